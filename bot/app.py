@@ -1,0 +1,56 @@
+"""Wiring: build the store, mailbox, sender and pipeline context from a Config."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from bot.config import Config, read_secret
+from bot.mailboxes.folder import FolderMailbox
+from bot.mailboxes.imap import ImapMailbox
+from bot.pipeline import Context
+from parsers.schools import SchoolIndex
+from replies.render import Renderer
+from replies.send import FolderSender, SmtpSender
+from store.db import create_store_engine, upgrade_schema
+from store.records import Store
+
+
+def open_store(config: Config) -> Store:
+    """Open the configured store and bring its schema up to date."""
+    engine = create_store_engine(config.store_url, config.store.sqlite_busy_timeout_ms)
+    upgrade_schema(engine)
+    return Store(engine)
+
+
+def build_context(config: Config, store: Store, today: date | None = None) -> Context:
+    schools = SchoolIndex.from_rows([
+        {"urn": s.urn, "laestab": s.laestab, "name": s.name, "domain": s.domain,
+         "postcode": s.postcode, "status": s.status}
+        for s in store.list_schools()
+    ])
+    return Context(config=config, store=store, schools=schools, renderer=Renderer(),
+                   today=today or date.today())
+
+
+def build_mailbox(config: Config):
+    if config.mailbox.backend == "imap":
+        imap = config.mailbox.imap
+        if imap.auth == "xoauth2":
+            secret = read_secret(imap.oauth2_token_env, "mailbox.imap.oauth2_token_env")
+        else:
+            secret = read_secret(imap.password_env, "mailbox.imap.password_env")
+        return ImapMailbox(imap, secret, config.bot.max_message_bytes)
+
+    folder = config.mailbox.folder
+    return FolderMailbox(config.path(folder.inbox_path), config.path(folder.processed_path),
+                         config.path(folder.quarantine_path), config.bot.max_message_bytes)
+
+
+def build_sender(config: Config):
+    if config.sending.backend == "smtp":
+        smtp = config.sending.smtp
+        password = read_secret(smtp.password_env, "sending.smtp.password_env") if smtp.username else ""
+        return SmtpSender(host=smtp.host, port=smtp.port, security=smtp.security,
+                          username=smtp.username, password=password, ca_file=smtp.ca_file,
+                          timeout_seconds=smtp.timeout_seconds)
+    return FolderSender(config.path(config.sending.outbox_path))

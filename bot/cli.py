@@ -1,0 +1,134 @@
+"""The `ccas-bot` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from bot.config import Config, load_config
+from bot.errors import ConfigError, RemoteError
+
+log = logging.getLogger("bot")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except ConfigError as error:
+        print(f"ccas-bot: {error}", file=sys.stderr)
+        return 2
+    except RemoteError as error:
+        print(f"ccas-bot: {error}; try again later", file=sys.stderr)
+        return 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ccas-bot", description=(
+        "Triage bot for a council's CCAS (Children who Cannot Attend School) panel inbox."))
+    parser.add_argument("--config", default=os.environ.get("CCAS_BOT_CONFIG", "config.toml"),
+                        help="configuration file (default: $CCAS_BOT_CONFIG or config.toml)")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="poll the mailbox at the configured interval until stopped")
+    run.set_defaults(handler=_run)
+
+    poll = commands.add_parser("poll", help="poll the mailbox")
+    poll.add_argument("--once", action="store_true", required=True, help="poll once and exit")
+    poll.set_defaults(handler=_poll)
+
+    importer = commands.add_parser("import", help="import a register from a CSV file")
+    importer.add_argument("register", choices=["schools", "cases"])
+    importer.add_argument("file", type=Path)
+    importer.set_defaults(handler=_import)
+
+    evaluate = commands.add_parser("eval", help="triage a labelled corpus offline and score it")
+    evaluate.add_argument("corpus", type=Path)
+    evaluate.add_argument("--predictions", type=Path, help="write one JSON line per message here")
+    evaluate.add_argument("--json", action="store_true", help="print the scores as JSON")
+    evaluate.set_defaults(handler=_eval)
+
+    demo = commands.add_parser("demo", help="run one poll over the shipped fictional mail in var/demo")
+    demo.add_argument("--folder", type=Path, default=Path("var/demo"),
+                      help="where the demo's mailbox, database and outbox go (emptied first)")
+    demo.set_defaults(handler=_demo)
+    return parser
+
+
+def _setup_logging(config: Config | None, level: str | None = None) -> None:
+    logging.basicConfig(level=level or (config.bot.log_level if config else "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # imapclient logs protocol lines at DEBUG, which carry addresses and subjects.
+    logging.getLogger("imapclient").setLevel(logging.WARNING)
+
+
+def _load(args) -> Config:
+    config = load_config(args.config)
+    _setup_logging(config)
+    return config
+
+
+def _run(args) -> int:
+    from bot.app import build_context, build_mailbox, build_sender, open_store
+    from bot.intake import Intake
+    from bot.scheduler import run_forever
+
+    config = _load(args)
+    store = open_store(config)
+    sender = build_sender(config)
+    build_mailbox(config)  # fail at start-up, not at the first poll, on a missing secret
+
+    def poll() -> None:
+        Intake(build_mailbox(config), build_context(config, store), sender).poll_once()
+
+    run_forever(config, poll)
+    return 0
+
+
+def _poll(args) -> int:
+    from bot.app import build_context, build_mailbox, build_sender, open_store
+    from bot.intake import Intake
+    from bot.report import print_poll
+
+    config = _load(args)
+    store = open_store(config)
+    summary = Intake(build_mailbox(config), build_context(config, store), build_sender(config)).poll_once()
+    print_poll(summary)
+    return 0
+
+
+def _import(args) -> int:
+    from bot.app import open_store
+    from bot.registers import import_cases, import_schools
+
+    config = _load(args)
+    store = open_store(config)
+    if not args.file.is_file():
+        print(f"ccas-bot: file {args.file} not found", file=sys.stderr)
+        return 2
+    importer = import_schools if args.register == "schools" else import_cases
+    for line in importer(store, args.file).lines():
+        print(line)
+    return 0
+
+
+def _eval(args) -> int:
+    from bot.evaluate import run_eval
+
+    _setup_logging(None, level="WARNING")
+    return run_eval(args.corpus, predictions=args.predictions, as_json=args.json)
+
+
+def _demo(args) -> int:
+    from bot.demo import run_demo
+
+    _setup_logging(None, level="WARNING")
+    return run_demo(args.folder)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

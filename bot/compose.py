@@ -1,0 +1,104 @@
+"""Turning a routing Decision into outgoing mail, rendered from the reply templates."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from replies.compose import build_forward, build_reply
+from store.records import PlannedMail
+
+if TYPE_CHECKING:
+    from bot.pipeline import Context, Triage
+
+MARKING = re.compile(r"\bOFFICIAL[\s_-]*SENSITIVE\b|\[\s*OFFICIAL\s*\]|\bOFFICIAL\b", re.I)
+IHCP_NAME = re.compile(r"ihcp|health\s*care\s*plan|healthcare[\s_-]*plan", re.I)
+EHA_NAME = re.compile(r"\beha\b|early[\s_-]*help", re.I)
+
+
+def protective_marking(subject: str) -> str:
+    """Return the protective marking in an incoming subject, spelt the standard way, or ''."""
+    match = MARKING.search(subject)
+    if not match:
+        return ""
+    return "OFFICIAL-SENSITIVE" if "SENSITIVE" in match.group(0).upper() else "OFFICIAL"
+
+
+def missing_documents(triage: Triage) -> list[str]:
+    names = [f"{a.filename} {a.kind}" for a in triage.message.attachments if not a.inline]
+    wanted = []
+    if not any(IHCP_NAME.search(name) or "ihcp" in name for name in names):
+        wanted.append("the individual healthcare plan (IHCP), if the child has one")
+    if not any(EHA_NAME.search(name) or " eha" in name for name in names):
+        wanted.append("the early help assessment (EHA), if one has been completed")
+    return wanted
+
+
+def compose_mail(triage: Triage, context: Context) -> list[PlannedMail]:
+    """Render the mail a decision calls for. Automatic mail is never answered."""
+    decision = triage.decision
+    config = context.config
+    mail: list[PlannedMail] = []
+    case_reference = triage.match.case_id or getattr(triage, "new_case_id", None)
+    marking = protective_marking(triage.message.subject)
+    base = {
+        "la_name": config.council.la_name,
+        "case_reference": case_reference,
+        "safeguarding_contact": config.council.safeguarding_contact,
+        "portal_url": config.council.portal_url,
+        "send_inbox": config.council.send_inbox,
+        "marking_prefix": f"{marking} " if marking else "",
+        "urgent": triage.urgent,
+        "urgent_reasons": [code.removeprefix("risk:") for code in triage.urgent_reasons],
+        "message_reference": triage.sha256[:12],
+    }
+
+    if decision.alert:
+        for recipient in config.council.duty_coordinators:
+            mail.append(_reply(triage, context, "duty_urgent_alert", recipient, base, thread=False))
+
+    if decision.forward_to_send:
+        context_send = {**base, "forward_reasons": [r for r in triage.reasons if r.startswith(("ehcp", "category:ehcp"))] or ["ehcp"]}
+        rendered = context.renderer.render("send_team_forward", context_send)
+        message = build_forward(original_raw=triage.raw, original=triage.message,
+                                sender=config.council.ccas_inbox, recipient=config.council.send_inbox,
+                                subject=rendered.subject, body=rendered.body,
+                                loop_header=config.sending.loop_header)
+        mail.append(_planned("forward_to_send", config.council.send_inbox, message))
+
+    if decision.acknowledge and _may_answer(triage, context):
+        context_ack = {**base,
+                       "on_agenda": decision.agenda in ("new_referrals", "existing_placements"),
+                       "missing_documents": missing_documents(triage)
+                       if triage.classification.category == "support_request" else []}
+        if decision.acknowledge == "personal_acknowledgement":
+            context_ack["case_reference"] = None
+        mail.append(_reply(triage, context, decision.acknowledge, triage.sender_email, context_ack, thread=True))
+    return mail
+
+
+def _may_answer(triage: Triage, context: Context) -> bool:
+    # Never answer automation, bulk mail, the bot's own mail, or the SEND team.
+    if triage.automation or triage.bulk:
+        return False
+    if triage.sender_email in (context.config.council.ccas_inbox.lower(), context.config.council.send_inbox.lower()):
+        return False
+    local_part = triage.sender_email.partition("@")[0]
+    return local_part not in ("mailer-daemon", "postmaster", "noreply", "no-reply", "donotreply", "do-not-reply")
+
+
+def _reply(triage: Triage, context: Context, template: str, recipient: str, values: dict,
+           thread: bool) -> PlannedMail:
+    rendered = context.renderer.render(template, values)
+    message = build_reply(original=triage.message if thread else None,
+                          sender=context.config.council.ccas_inbox, recipient=recipient,
+                          subject=rendered.subject, body=rendered.body,
+                          loop_header=context.config.sending.loop_header,
+                          auto_submitted="auto-replied" if thread else "auto-generated")
+    return _planned(template, recipient, message)
+
+
+def _planned(purpose: str, recipient: str, message) -> PlannedMail:
+    return PlannedMail(purpose=purpose, recipient=recipient,
+                       out_message_id=message["Message-ID"].strip().strip("<>"),
+                       raw=message.as_bytes())

@@ -1,0 +1,210 @@
+"""The poll: read new mail, triage it, store it, send what it calls for, then move it.
+
+Order per message, so that nothing is lost and nothing is answered twice:
+1. fetch the raw bytes (BODY.PEEK[], so the mailbox is not changed);
+2. run the pipeline, which only decides;
+3. commit the message, its case, agenda items and outgoing mail in one transaction;
+4. send the outgoing mail, marking each item sent in its own commit;
+5. move the message to the processed or quarantine folder, then mark it moved.
+
+A crash after 3 leaves a committed message that the next poll finishes (steps 4
+and 5) without running the pipeline again. The one window for a duplicate is a
+crash between the SMTP server accepting a message and step 4's commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date
+
+from bot.errors import MessageError, RemoteError
+from bot.mailboxes.base import Mailbox, MailRef
+from bot.pipeline import Context, Triage, identify, identify_raw, run_pipeline
+from replies.send import Sender
+from store.records import StoredMessage, TriageRecord
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Processed:
+    """What happened to one message in this poll, for the command line and eval."""
+
+    ref: MailRef
+    stored: StoredMessage | None
+    triage: Triage | None
+    replies: list[str] = field(default_factory=list)
+    resumed: bool = False
+
+
+@dataclass
+class PollSummary:
+    processed: list[Processed] = field(default_factory=list)
+    sent: int = 0
+    send_failures: int = 0
+
+
+class Intake:
+    def __init__(self, mailbox: Mailbox, context: Context, sender: Sender) -> None:
+        self.mailbox = mailbox
+        self.context = context
+        self.store = context.store
+        self.sender = sender
+
+    def poll_once(self) -> PollSummary:
+        """Process everything new in the mailbox once; raises RemoteError to retry later."""
+        summary = PollSummary()
+        folder, uidvalidity = self.mailbox.open()
+        try:
+            last_uid = self.store.mailbox_state(self.mailbox.source, folder, uidvalidity)
+            self._finish_unfinished(folder, uidvalidity, summary)
+            for ref in self.mailbox.list_new(last_uid):
+                summary.processed.append(self.process_ref(ref))
+            self._send_pending(summary)
+        finally:
+            self.mailbox.close()
+        log.info("poll finished: %d messages, %d sent, %d send failures",
+                 len(summary.processed), summary.sent, summary.send_failures)
+        return summary
+
+    def process_ref(self, ref: MailRef) -> Processed:
+        """Fetch, triage, store, send and move one message."""
+        self.context = _with_today(self.context)
+        try:
+            raw = self.mailbox.fetch(ref)
+        except MessageError as error:
+            return self._quarantine_unfetchable(ref, error.reason)
+
+        message_id, _, digest = identify_raw(raw)
+        known = self.store.find_message(message_id, digest)
+        if known is not None and known.outcome != "retry":
+            # Seen before: a crash between commit and move, or a re-sync after a
+            # UIDVALIDITY change. Finish it without a second triage or reply.
+            if (known.uidvalidity, known.uid) != (ref.uidvalidity, ref.uid):
+                self.store.update_location(known.pk, ref.uidvalidity, ref.uid)
+            self._send_for_message(known.pk)
+            self._move(ref, known, "mailbox:quarantine" in self._stored_reasons(known))
+            log.info("message %d already stored; finished without a new triage", known.pk)
+            return Processed(ref=ref, stored=known, triage=None, resumed=True)
+
+        triage = run_pipeline(raw, self.context)
+        stored = self.store.record_triage(self._record(ref, triage))
+        log.info("message %d stored: outcome=%s category=%s case=%s reasons=%s",
+                 stored.pk, stored.outcome, triage.classification.category if triage.classification else None,
+                 stored.case_id, ",".join(triage.reasons))
+        replies = self._send_for_message(stored.pk)
+        if stored.outcome != "retry":
+            self._move(ref, stored, "mailbox:quarantine" in triage.reasons)
+        return Processed(ref=ref, stored=stored, triage=triage, replies=replies)
+
+    def _record(self, ref: MailRef, triage: Triage) -> TriageRecord:
+        message = triage.message
+        classification = triage.classification
+        decision = triage.decision
+        return TriageRecord(
+            message_id=triage.message_id,
+            message_id_synthesised=triage.message_id_synthesised,
+            sha256=triage.sha256,
+            raw=triage.raw,
+            source=self.mailbox.source,
+            folder=ref.folder,
+            uidvalidity=ref.uidvalidity,
+            uid=ref.uid,
+            outcome=triage.outcome or "needs_person",
+            reasons=triage.reasons,
+            sender_email=triage.sender_email,
+            subject=message.subject if message else "",
+            category=classification.category if classification else None,
+            urgent=triage.urgent,
+            confidence=classification.confidence if classification else None,
+            extracted=_child_as_dict(triage.child),
+            case_id=triage.match.case_id or triage.new_case_id,
+            new_case=triage.new_case,
+            reopen_case=bool(decision and decision.reopen_case),
+            mail=triage.mail,
+            agenda_items=[decision.agenda] if decision and decision.agenda else [],
+            last_uid=ref.uid_number,
+        )
+
+    def _quarantine_unfetchable(self, ref: MailRef, reason: str) -> Processed:
+        message_id, _, digest = identify(f"{ref.folder}|{ref.uidvalidity}|{ref.uid}".encode(), None)
+        stored = self.store.record_unreadable(
+            source=self.mailbox.source, folder=ref.folder, uidvalidity=ref.uidvalidity, uid=ref.uid,
+            raw=b"", message_id=message_id, sha256=digest, reason=f"message:{reason}",
+            last_uid=ref.uid_number)
+        log.info("message %d could not be fetched (%s); quarantined", stored.pk, reason)
+        self._move(ref, stored, quarantine=True)
+        return Processed(ref=ref, stored=stored, triage=None)
+
+    def _finish_unfinished(self, folder: str, uidvalidity: int | None, summary: PollSummary) -> None:
+        for stored in self.store.list_unfinished(self.mailbox.source, folder, uidvalidity):
+            ref = MailRef(folder=folder, uidvalidity=uidvalidity, uid=stored.uid)
+            if stored.outcome == "retry":
+                summary.processed.append(self._retry(ref, stored))
+                continue
+            self._send_for_message(stored.pk)
+            quarantine = stored.outcome == "needs_person" and "mailbox:quarantine" in self._stored_reasons(stored)
+            self._move(ref, stored, quarantine)
+            summary.processed.append(Processed(ref=ref, stored=stored, triage=None, resumed=True))
+
+    def _retry(self, ref: MailRef, stored: StoredMessage) -> Processed:
+        triage = run_pipeline(self.store.load_raw(stored.pk), self.context)
+        if stored.attempts >= self.context.config.bot.max_attempts:
+            triage.outcome = "needs_person"
+            triage.reasons.append("retry:attempts_exhausted")
+        updated = self.store.record_triage(self._record(ref, triage))
+        replies = self._send_for_message(updated.pk)
+        if updated.outcome != "retry":
+            self._move(ref, updated, "mailbox:quarantine" in triage.reasons)
+        return Processed(ref=ref, stored=updated, triage=triage, replies=replies)
+
+    def _move(self, ref: MailRef, stored: StoredMessage, quarantine: bool) -> None:
+        if self.mailbox.contains(ref):
+            if quarantine:
+                self.mailbox.move_to_quarantine(ref)
+            else:
+                self.mailbox.move_to_processed(ref)
+        self.store.mark_mailbox_done(stored.pk)
+
+    def _send_for_message(self, message_pk: int) -> list[str]:
+        sent = []
+        for item in self.store.pending_outbox(message_pk):
+            if self._deliver(item):
+                sent.append(item.recipient)
+        return sent
+
+    def _send_pending(self, summary: PollSummary) -> None:
+        for item in self.store.pending_outbox():
+            if self._deliver(item):
+                summary.sent += 1
+            else:
+                summary.send_failures += 1
+
+    def _deliver(self, item) -> bool:
+        try:
+            self.sender.send(item.raw, item.recipient, self.context.config.council.ccas_inbox, item.out_message_id)
+        except RemoteError as error:
+            self.store.mark_send_failed(item.id, str(error))
+            log.warning("outbox item %d not sent, will retry: %s", item.id, error)
+            return False
+        self.store.mark_sent(item.id)
+        log.info("outbox item %d sent (%s)", item.id, item.purpose)
+        return True
+
+    def _stored_reasons(self, stored: StoredMessage) -> list[str]:
+        return self.store.message_reasons(stored.pk)
+
+
+def _with_today(context: Context) -> Context:
+    from dataclasses import replace
+    today = date.today()
+    return context if context.today == today else replace(context, today=today)
+
+
+def _child_as_dict(child) -> dict:
+    if child is None:
+        return {}
+    from dataclasses import asdict, is_dataclass
+    data = asdict(child) if is_dataclass(child) else dict(vars(child))
+    return {key: (value.isoformat() if isinstance(value, date) else value) for key, value in data.items()}

@@ -1,0 +1,96 @@
+"""Reply templates and outgoing message headers."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+
+import pytest
+
+from parsers.message import ParsedMessage
+from replies.compose import build_forward, build_reply
+from replies.render import Renderer, TemplateError, TEMPLATES
+
+FICTIONAL_VALUES = {
+    "la_name": "Testshire County Council",
+    "case_reference": "CCAS-2026-0007",
+    "safeguarding_contact": "the duty team on 01000 000000",
+    "portal_url": "https://portal.testshire.gov.example/",
+    "send_inbox": "send@testshire.gov.example",
+    "marking_prefix": "",
+    "urgent": True,
+    "urgent_reasons": ["self_harm"],
+    "message_reference": "abc123def456",
+    "on_agenda": True,
+    "missing_documents": ["the individual healthcare plan (IHCP), if the child has one"],
+    "forward_reasons": ["ehcp:has_ehcp"],
+}
+
+
+@pytest.mark.parametrize("name", Renderer().template_names())
+def test_template_renders_with_fictional_values(name):
+    rendered = Renderer().render(name, FICTIONAL_VALUES)
+
+    assert rendered.subject
+    assert rendered.body.strip()
+    assert "{{" not in rendered.body
+
+
+def test_template_missing_value_raises():
+    with pytest.raises(TemplateError):
+        Renderer().render("professional_acknowledgement", {"la_name": "Testshire County Council"})
+
+
+def test_templates_used_by_routing_exist():
+    from bot import compose, routing
+    import inspect
+
+    source = inspect.getsource(routing) + inspect.getsource(compose)
+    names = Renderer().template_names()
+    for name in names:
+        assert f'"{name}"' in source, f"template {name} is never used"
+
+
+def test_message_content_is_data_not_template():
+    values = {**FICTIONAL_VALUES, "case_reference": "{{ la_name }}{% for x in range(3) %}x{% endfor %}"}
+
+    rendered = Renderer().render("professional_acknowledgement", values)
+
+    assert "{{ la_name }}{% for x in range(3) %}" in rendered.body
+
+
+def test_reply_headers_thread_and_mark_automatic():
+    original = ParsedMessage(message_id="orig-1@health.example", references=["older@health.example"])
+
+    reply = build_reply(original=original, sender="ccas@testshire.gov.example",
+                        recipient="nurse@health.example", subject="CCAS: received", body="Thank you.",
+                        loop_header="X-CCAS-Bot-Loop")
+
+    assert reply["In-Reply-To"] == "<orig-1@health.example>"
+    assert reply["References"] == "<older@health.example> <orig-1@health.example>"
+    assert reply["Auto-Submitted"] == "auto-replied"
+    assert reply["X-Auto-Response-Suppress"] == "All"
+    assert reply["X-CCAS-Bot-Loop"] == "ccas@testshire.gov.example"
+
+
+def test_line_break_never_reaches_header():
+    with pytest.raises(ValueError):
+        build_reply(original=None, sender="ccas@testshire.gov.example", recipient="a@b.example",
+                    subject="Hello\r\nBcc: victim@evil.example", body="x", loop_header="X-CCAS-Bot-Loop")
+
+
+def test_forward_attaches_original_unchanged():
+    raw = b"From: a@b.example\r\nSubject: about a child\r\nMessage-ID: <m1@b.example>\r\n\r\nBody text\r\n"
+
+    forward = build_forward(original_raw=raw, original=None, sender="ccas@testshire.gov.example",
+                            recipient="send@testshire.gov.example", subject="Fwd", body="Cover note",
+                            loop_header="X-CCAS-Bot-Loop")
+
+    parsed = email.message_from_bytes(forward.as_bytes(), policy=email.policy.default)
+    parts = [part for part in parsed.walk() if part.get_content_type() == "message/rfc822"]
+    assert len(parts) == 1
+    assert parts[0].get_content()["Message-ID"] == "<m1@b.example>"
+
+
+def test_template_folder_holds_only_text_templates():
+    assert all(path.name.endswith(".txt.j2") for path in TEMPLATES.iterdir())
