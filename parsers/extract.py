@@ -60,6 +60,7 @@ class ChildDetails:
 # ---------------------------------------------------------------------------
 # Regions of the message
 
+
 @dataclass
 class _Region:
     """One part of the message: `content` is searched for details, `signature` holds the
@@ -81,6 +82,8 @@ _HISTORY_BOUNDARY = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 _HEADER_LINE = re.compile(r"^(?:from|sent|to|cc|bcc|subject|date|reply-to):.*$", re.IGNORECASE | re.MULTILINE)
+# Header lines that name people (senders and recipients), unlike "Subject:" and "Date:".
+_ADDRESS_HEADER_LINE = re.compile(r"^(?:from|to|cc|bcc|reply-to):.*$", re.IGNORECASE | re.MULTILINE)
 _SIGN_OFF = re.compile(
     r"^\s*(?:(?:kind|best|warm|warmest|many|with|all\s+the)\s+)?"
     r"(?:regards|wishes|thanks|thank\s+you|cheers|sincerely|best|love)"
@@ -148,7 +151,7 @@ def _split_signature(part: str) -> tuple[str, str]:
 
 def _region_from_message(kind: str, message: str) -> _Region:
     message = re.sub(r"^[ \t]*>+ ?", "", message, flags=re.MULTILINE)
-    headers = "\n".join(found.group(0) for found in _HEADER_LINE.finditer(message))
+    headers = "\n".join(found.group(0) for found in _ADDRESS_HEADER_LINE.finditer(message))
     message = _HEADER_LINE.sub("", message)
     content, signature = _split_signature(message)
     return _Region(kind, content, "\n".join(part for part in (signature, headers) if part))
@@ -167,7 +170,9 @@ _SUBJECT_PREFIX = re.compile(
 _SUBJECT_TAG = re.compile(r"\[[^\]]*\]|\bOFFICIAL(?:[- ]SENSITIVE)?\b|\bURGENT\b", re.IGNORECASE)
 
 
-def _build_regions(subject: str, text: str, new_text: str | None, attachments: Sequence[str]) -> list[_Region]:
+def _build_regions(
+    subject: str, text: str, new_text: str | None, attachments: Sequence[str]
+) -> list[_Region]:
     messages = _split_messages(_normalise_text(text))
     first = _region_from_message("new", messages[0])
 
@@ -285,7 +290,9 @@ _GREETING = re.compile(
     rf"^\s*(?:hi|hello|dear|morning|afternoon|good\s+(?:morning|afternoon|evening)|hey)\s+({_NAME_WORD})",
     re.IGNORECASE | re.MULTILINE,
 )
-_KNOWN_AS = re.compile(rf"\b(?:known\s+as|prefers\s+to\s+be\s+called|prefers|goes\s+by)\s+['\"]?({_NAME_WORD})")
+_KNOWN_AS = re.compile(
+    rf"\b(?:known\s+as|prefers\s+to\s+be\s+called|prefers|goes\s+by)\s+['\"]?({_NAME_WORD})"
+)
 
 # Weights of the cues that a capitalised name is the child's.
 _WEIGHT_LABELLED = 5.0
@@ -389,14 +396,16 @@ def _mention_from_tokens(tokens: list[tuple[str, str]], start: int) -> _NameMent
     if kinds == ["initial", "name"]:
         return _NameMention(None, values[1], values[0], None, known_as, start, "plain", 0.0, single=False)
     if kinds in (["name", "name"], ["name", "name", "name"]):
-        return _NameMention(values[0], " ".join(values[1:]), None, None, known_as, start, "plain", 0.0, single=False)
+        return _NameMention(
+            values[0], " ".join(values[1:]), None, None, known_as, start, "plain", 0.0, single=False
+        )
     return None
 
 
 def _cue_for(text: str, start: int, end: int, kind: str) -> tuple[str, float] | None:
     """Weigh the context of a name: None when it names a relative or is titled."""
-    before = text[max(0, start - 60):start]
-    after = text[end:end + 40]
+    before = text[max(0, start - 60) : start]
+    after = text[end : end + 40]
 
     previous_words = before.split()
     if previous_words and previous_words[-1].lower().rstrip(".") in _TITLES:
@@ -430,7 +439,7 @@ def _subject_cue(subject: str, start: int, end: int) -> tuple[str, float] | None
     """Accept a subject name that stands alone in its part of the subject ("Referral -
     Daisy Whitfield"), carries the child's details ("Amber Nicholls 9B") or follows a
     cue ("request for Ellie"). "Notifying pupils who can't attend" names nobody."""
-    if _DETAILS_AFTER.match(subject[end:end + 40]):
+    if _DETAILS_AFTER.match(subject[end : end + 40]):
         return ("subject", _WEIGHT_SUBJECT + 1.0)
 
     bounds = [0, len(subject)] + [found.end() for found in _SUBJECT_SEPARATOR.finditer(subject)]
@@ -451,7 +460,9 @@ _LABELLED_CAPITALS = re.compile(
     r"first\s+names?|forenames?|given\s+names?|surname|last\s+name|family\s+name)[ \t]*[:\-][ \t]*)"
     r"([A-Z][A-Z' \-]+?)[ \t]*$"
 )
-_FIRST_NAME_FIELD = re.compile(rf"(?im)^[ \t]*(?:first\s+names?|forenames?|given\s+names?)[ \t]*[:\-][ \t]*({_NAME_WORD})")
+_FIRST_NAME_FIELD = re.compile(
+    rf"(?im)^[ \t]*(?:first\s+names?|forenames?|given\s+names?)[ \t]*[:\-][ \t]*({_NAME_WORD})"
+)
 _LAST_NAME_FIELD = re.compile(
     rf"(?im)^[ \t]*(?:surname|last\s+name|family\s+name)[ \t]*[:\-][ \t]*({_NAME_WORD}(?:[ \t]+{_NAME_WORD})?)"
 )
@@ -469,7 +480,11 @@ def _separate_name_fields(text: str) -> list[_NameMention]:
     if not first or not last:
         return []
     start = min(first.start(1), last.start(1))
-    return [_NameMention(first.group(1), last.group(1), None, None, None, start, "labelled", _WEIGHT_LABELLED, False)]
+    return [
+        _NameMention(
+            first.group(1), last.group(1), None, None, None, start, "labelled", _WEIGHT_LABELLED, False
+        )
+    ]
 
 
 def _name_mentions(text: str, kind: str, schools: SchoolIndex) -> list[_NameMention]:
@@ -501,7 +516,7 @@ def _strip_possessive_s(mention: _NameMention, text: str, end: int) -> None:
     """Read "Tylers dad" as Tyler's dad when "Tyler" is written elsewhere too."""
     if mention.cue != "parent_reference" or not mention.single or not mention.first:
         return
-    found = _PARENT_AFTER.match(text[end:end + 40])
+    found = _PARENT_AFTER.match(text[end : end + 40])
     if found and not found.group("apostrophe") and mention.first.endswith("s"):
         shorter = mention.first[:-1]
         if re.search(rf"\b{re.escape(shorter)}\b", text):
@@ -550,10 +565,16 @@ def _matches_person(person: _Person, mention: _NameMention) -> bool:
     if mention.first and (_same(person.first, mention.first) or _same(person.known_as, mention.first)):
         if mention.last and person.last and not _same(person.last, mention.last):
             return False
-        return not (mention.last_initial and person.last and not _same_initial(mention.last_initial, person.last))
+        return not (
+            mention.last_initial and person.last and not _same_initial(mention.last_initial, person.last)
+        )
 
     if mention.last and not mention.first and _same(person.last, mention.last):
-        return not person.first or not mention.first_initial or _same_initial(mention.first_initial, person.first)
+        return (
+            not person.first
+            or not mention.first_initial
+            or _same_initial(mention.first_initial, person.first)
+        )
     return False
 
 
@@ -626,7 +647,11 @@ def _admitted_subject_mentions(subject: str, mentions: list[_NameMention]) -> li
     about_child = bool(_SUBJECT_CONTEXT.search(subject))
     kept = []
     for mention in mentions:
-        words = " ".join(word for word in (mention.first_initial, mention.first, mention.last_initial, mention.last) if word)
+        words = " ".join(
+            word
+            for word in (mention.first_initial, mention.first, mention.last_initial, mention.last)
+            if word
+        )
         is_whole_subject = words.lower() == subject.strip().lower()
         if mention.weight > _WEIGHT_SUBJECT or about_child or is_whole_subject:
             kept.append(mention)
@@ -653,7 +678,9 @@ def _apply_family_name(people: list[_Person], subject_mentions: list[_NameMentio
         word = mention.first
         if not mention.single or not word or re.search(rf"\b{re.escape(word)}\b", body, re.IGNORECASE):
             continue
-        first_name_only = [person for person in people if person.first and not person.last and not _same(person.first, word)]
+        first_name_only = [
+            person for person in people if person.first and not person.last and not _same(person.first, word)
+        ]
         if len(first_name_only) < 2:
             continue
         for person in first_name_only:
@@ -683,7 +710,10 @@ def _find_child(regions: list[_Region], schools: SchoolIndex, sender_name: str) 
     for kind in ("new", "history", "attachment"):
         body = "\n".join(region.content for region in regions if region.kind == kind)
         body_mentions = [
-            mention for region, mentions in zip(regions, mentions_by_region) if region.kind == kind for mention in mentions
+            mention
+            for region, mentions in zip(regions, mentions_by_region)
+            if region.kind == kind
+            for mention in mentions
         ]
         people = _people_from_mentions(_corroborated(subject_mentions, body) + body_mentions)
         _apply_family_name(people, subject_mentions, body)
@@ -698,7 +728,9 @@ def _find_child(regions: list[_Region], schools: SchoolIndex, sender_name: str) 
     return _NameResult(children[0] if children else None, children[1:], "subject")
 
 
-def _subject_only_children(subject: str, subject_mentions: list[_NameMention], excluded: set[str]) -> list[_Person]:
+def _subject_only_children(
+    subject: str, subject_mentions: list[_NameMention], excluded: set[str]
+) -> list[_Person]:
     """Read the child from the subject alone when the body names nobody: only a name with
     details ("Amber Nicholls 9B"), or a full name in a subject about a child."""
     about_child = bool(_SUBJECT_CONTEXT.search(subject))
@@ -732,7 +764,12 @@ def _complete_last_name(child: _Person, mentions: list[_NameMention]) -> None:
     if child.last or not child.first:
         return
     for mention in mentions:
-        if mention.single or not mention.last or mention.weight == 0.0 or not _same(mention.first, child.first):
+        if (
+            mention.single
+            or not mention.last
+            or mention.weight == 0.0
+            or not _same(mention.first, child.first)
+        ):
             continue
         if not child.last_initial or _same_initial(child.last_initial, mention.last):
             child.last = mention.last
@@ -779,6 +816,7 @@ def _known_as_from_text(regions: list[_Region], child: _Person) -> str | None:
 # ---------------------------------------------------------------------------
 # Identifiers, school and year group
 
+
 def _content_texts(regions: list[_Region]) -> list[tuple[str, str]]:
     return [(region.kind, region.content) for region in regions]
 
@@ -789,9 +827,13 @@ def _fill_dob(details: ChildDetails, regions: list[_Region], today: date, child_
     ("Kieran Doyle 03/10/2011"), because a letter's other dates can fall in school age."""
     for want_labelled in (True, False):
         for kind, text in _content_texts(regions):
-            matches = [match for match in find_date_of_birth_matches(text, today) if match.labelled == want_labelled]
+            matches = [
+                match for match in find_date_of_birth_matches(text, today) if match.labelled == want_labelled
+            ]
             if not want_labelled:
-                matches = [match for match in matches if _follows_name(text, match.start, child_names, window=40)]
+                matches = [
+                    match for match in matches if _follows_name(text, match.start, child_names, window=40)
+                ]
             if not matches:
                 continue
             details.dob = _nearest_after_name(matches, text, child_names).value
@@ -799,10 +841,14 @@ def _fill_dob(details: ChildDetails, regions: list[_Region], today: date, child_
             return
 
 
-def _nearest_after_name(matches: list[DateOfBirthMatch], text: str, child_names: list[str]) -> DateOfBirthMatch:
+def _nearest_after_name(
+    matches: list[DateOfBirthMatch], text: str, child_names: list[str]
+) -> DateOfBirthMatch:
     if len({match.value for match in matches}) == 1 or not child_names:
         return matches[0]
-    positions = [found.end() for name in child_names for found in re.finditer(rf"\b{re.escape(name)}\b", text)]
+    positions = [
+        found.end() for name in child_names for found in re.finditer(rf"\b{re.escape(name)}\b", text)
+    ]
     if not positions:
         return matches[0]
 
@@ -840,10 +886,10 @@ def _fill_nhs_number(details: ChildDetails, regions: list[_Region]) -> None:
 
 def _follows_name(text: str, position: int, child_names: list[str], window: int = 100) -> bool:
     """Tell whether one of the child's names comes shortly before position, in the same paragraph."""
-    before = text[max(0, position - window):position]
+    before = text[max(0, position - window) : position]
     for name in child_names:
         for found in re.finditer(rf"\b{re.escape(name)}\b", before):
-            if "\n\n" not in before[found.end():]:
+            if "\n\n" not in before[found.end() :]:
                 return True
     return False
 
@@ -872,22 +918,29 @@ _ENROLMENT_CUE = re.compile(
     r"\b(?:at|attends|attending|attend|pupil\s+at|student\s+at|goes\s+to)\s+(?:the\s+)?$",
     re.IGNORECASE,
 )
-_PAST_CUE = re.compile(r"\b(?:was|previous|previously|formerly|former|used\s+to|primary\s+school\s+was)\b[^.\n]{0,30}$", re.IGNORECASE)
+_PAST_CUE = re.compile(
+    r"\b(?:was|previous|previously|formerly|former|used\s+to|primary\s+school\s+was)\b[^.\n]{0,30}$",
+    re.IGNORECASE,
+)
 
 
-_YEAR_BEFORE = re.compile(r"\b(?:year|yr|y)\s?\d{1,2}[\s,]*(?:at|in|pupil\s+at)?\s*(?:the\s+)?$", re.IGNORECASE)
+_YEAR_BEFORE = re.compile(
+    r"\b(?:year|yr|y)\s?\d{1,2}[\s,]*(?:at|in|pupil\s+at)?\s*(?:the\s+)?$", re.IGNORECASE
+)
 # A school that only provides teaching ("tuition from the Beacon Centre") is not the
 # school the child is on roll at.
 _PROVIDER_BEFORE = re.compile(
     r"\b(?:with|from|by)\s+(?:the\s+)?$|\b(?:tuition|outreach|provision|placement)\s+(?:at|from|with|by)\s+(?:the\s+)?$",
     re.IGNORECASE,
 )
-_PROVIDER_AFTER = re.compile(r"^\s*(?:tutors?|tuition|outreach|teachers?|staff|medical\s+education)\b", re.IGNORECASE)
+_PROVIDER_AFTER = re.compile(
+    r"^\s*(?:tutors?|tuition|outreach|teachers?|staff|medical\s+education)\b", re.IGNORECASE
+)
 
 
 def _score_school_mention(text: str, mention: SchoolMention, child_names: list[str]) -> float:
-    before = text[max(0, mention.start - 40):mention.start]
-    after = text[mention.end:mention.end + 20]
+    before = text[max(0, mention.start - 40) : mention.start]
+    after = text[mention.end : mention.end + 20]
     if _PROVIDER_BEFORE.search(before) or _PROVIDER_AFTER.search(after):
         return -2.0
 
@@ -904,7 +957,11 @@ def _score_school_mention(text: str, mention: SchoolMention, child_names: list[s
 
 
 def _school_scores(
-    regions: list[_Region], schools: SchoolIndex, sender_domain: str, child_names: list[str], singled_out: set[str]
+    regions: list[_Region],
+    schools: SchoolIndex,
+    sender_domain: str,
+    child_names: list[str],
+    singled_out: set[str],
 ) -> tuple[dict[str, float], dict[str, str]]:
     """Score each school the message names by its best mention, then add the sender's.
     Adds to `singled_out` the schools that some mention names without ambiguity."""
@@ -930,7 +987,13 @@ def _school_scores(
     return totals, sources
 
 
-def _add_sender_scores(totals: dict[str, float], sources: dict[str, str], regions: list[_Region], schools: SchoolIndex, sender_domain: str) -> None:
+def _add_sender_scores(
+    totals: dict[str, float],
+    sources: dict[str, str],
+    regions: list[_Region],
+    schools: SchoolIndex,
+    sender_domain: str,
+) -> None:
     """Count the sender's own school: its domain, and a school named in its signature."""
     domain_schools = schools.by_domain(sender_domain) if sender_domain else []
     for school in domain_schools:
@@ -947,7 +1010,11 @@ def _add_sender_scores(totals: dict[str, float], sources: dict[str, str], region
 
 
 def _fill_school(
-    details: ChildDetails, regions: list[_Region], schools: SchoolIndex, sender_domain: str, child_names: list[str]
+    details: ChildDetails,
+    regions: list[_Region],
+    schools: SchoolIndex,
+    sender_domain: str,
+    child_names: list[str],
 ) -> None:
     singled_out: set[str] = set()
     totals, sources = _school_scores(regions, schools, sender_domain, child_names, singled_out)
@@ -972,7 +1039,10 @@ def _fill_school(
 # ---------------------------------------------------------------------------
 # Reason, EHCP, absence and exclusion date
 
-_NEGATION_BEFORE = re.compile(r"\b(?:no|not|n't|never|without|nor|denies|denied|free\s+of)\b(?:\W+\w+){0,3}\W*$", re.IGNORECASE)
+# A negation up to two words before a keyword: "no health needs", "no evidence of self-harm".
+_NEGATION_BEFORE = re.compile(
+    r"(?:\b(?:no|not|never|without|nor|denies|denied|free\s+of)\b|n't\b)(?:\W+\w+){0,2}\W*$", re.IGNORECASE
+)
 
 _EXCLUSION_WORDS = re.compile(
     r"\bpermanent(?:ly)?\s+exclu\w+|\bexclu(?:ded|sion)\s+permanently|\bsuspension\b|"
@@ -995,7 +1065,8 @@ _ILLNESS_WORDS = re.compile(
     re.IGNORECASE,
 )
 _OTHER_CAUSE_WORDS = re.compile(
-    r"\b(?:housing|homeless\w*|temporary\s+accommodation|evict\w*|transport|no\s+direct\s+bus|"
+    r"\b(?:housing|homeless\w*|(?:temporary|emergency|bed\s+and\s+breakfast|B&B)\s+accommodation|hostel|"
+    r"evict\w*|transport|no\s+direct\s+bus|"
     r"miles\s+(?:from|away)|no\s+school\s+place|without\s+a\s+school\s+place|awaiting\s+a\s+(?:school\s+)?place|"
     r"young\s+carer|caring\s+responsibilit\w*|refugee|asylum|house\s+fire|moved\s+(?:to|into)\s+the\s+area)\b",
     re.IGNORECASE,
@@ -1004,19 +1075,23 @@ _OTHER_CAUSE_WORDS = re.compile(
 
 def _unnegated(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
     for found in pattern.finditer(text):
-        before = text[max(0, found.start() - 40):found.start()]
+        before = text[max(0, found.start() - 40) : found.start()]
         if not _NEGATION_BEFORE.search(before) and not _RISK_BEFORE.search(before):
             return found
     return None
 
 
 def _fill_reason(details: ChildDetails, regions: list[_Region]) -> None:
-    """Pick exclusion over illness over another cause, from the first region that gives one."""
+    """Pick exclusion over illness over another cause, from the first region that gives one.
+    Negation is not checked for other causes, because "no transport" is itself a cause."""
     for kind, text in _content_texts(regions):
         if kind == "subject":
             continue
-        for reason, pattern in (("exclusion", _EXCLUSION_WORDS), ("illness", _ILLNESS_WORDS), ("other", _OTHER_CAUSE_WORDS)):
-            found = _unnegated(pattern, text)
+        for reason, found in (
+            ("exclusion", _unnegated(_EXCLUSION_WORDS, text)),
+            ("illness", _unnegated(_ILLNESS_WORDS, text)),
+            ("other", _OTHER_CAUSE_WORDS.search(text)),
+        ):
             if found:
                 details.reason = reason
                 details.evidence["reason"] = _code(f"keyword:{found.group(0).lower()}", kind)
@@ -1066,8 +1141,9 @@ def _ehcp_statements(text: str) -> list[tuple[str, str]]:
         if has and not _EHCP_NONE.search(sentence):
             found.append(("has_ehcp", has.group(0)))
         assessment = _EHCP_ASSESSMENT.search(sentence)
-        if assessment and not _REFUSAL.search(sentence):
-            found.append(("assessment", assessment.group(0)))
+        if assessment:
+            # "The EHC needs assessment was refused" leaves the child without a plan.
+            found.append(("none" if _REFUSAL.search(sentence) else "assessment", assessment.group(0)))
     return found
 
 
@@ -1087,14 +1163,28 @@ def _fill_ehcp(details: ChildDetails, regions: list[_Region]) -> None:
 
 
 _COUNT_WORDS = {
-    "a": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20,
+    "a": 1,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "fifteen": 15,
+    "twenty": 20,
 }
 _COUNT = r"(\d{1,3}|" + "|".join(_COUNT_WORDS) + r")"
 _ABSENCE = re.compile(
     r"\b(?:off|absent|out\s+of\s+school|not\s+(?:been\s+)?(?:in|attended|attending)(?:\s+school)?|missed|"
     r"not\s+been\s+able\s+to\s+attend)\b[^.\n]{0,30}?\bfor\s+(?:the\s+(?:last|past)\s+)?(?:at\s+least\s+)?"
-    + _COUNT + r"\s+(?:school\s+)?(days?|weeks?)\b"
+    + _COUNT
+    + r"\s+(?:school\s+)?(days?|weeks?)\b"
     r"|\b(?:missed|absent\s+for|off\s+for)\s+" + _COUNT + r"\s+(?:school\s+)?(days?|weeks?)\b"
     r"|\b" + _COUNT + r"\s+(?:school\s+)?(days?|weeks?)\s+(?:of\s+)?(?:absence|absent|off|missed)\b",
     re.IGNORECASE,
@@ -1116,21 +1206,21 @@ def _fill_absence_days(details: ChildDetails, regions: list[_Region]) -> None:
 
 
 def _fill_exclusion_date(details: ChildDetails, regions: list[_Region], today: date) -> None:
+    """Read the date written after "permanently excluded" or "suspension" in the same sentence."""
     for kind, text in _content_texts(regions):
-        found = _unnegated(_EXCLUSION_WORDS, text)
-        if not found:
-            continue
-        sentence_end = re.search(r"[.!?\n]", text[found.end():])
-        rest = text[found.end():found.end() + (sentence_end.start() if sentence_end else 200)]
-        excluded_on = parse_uk_date(rest, today)
-        if excluded_on:
-            details.exclusion_date = excluded_on
-            details.evidence["exclusion_date"] = _code("stated", kind)
-        return
+        for found in _EXCLUSION_WORDS.finditer(text):
+            sentence_end = re.search(r"[.!?\n]", text[found.end() :])
+            rest = text[found.end() : found.end() + (sentence_end.start() if sentence_end else 200)]
+            excluded_on = parse_uk_date(rest, today)
+            if excluded_on:
+                details.exclusion_date = excluded_on
+                details.evidence["exclusion_date"] = _code("stated", kind)
+                return
 
 
 # ---------------------------------------------------------------------------
 # Entry point
+
 
 def _run_step(details: ChildDetails, name: str, step: Callable[[], None]) -> None:
     """Run one extraction step; a failure loses that field only, so triage goes on."""

@@ -61,10 +61,7 @@ def _upn_character_value(character: str) -> int:
 
 def upn_check_letter(body: str) -> str:
     """Compute the check letter for the 12 characters that follow it in a UPN."""
-    total = sum(
-        _upn_character_value(character) * weight
-        for weight, character in enumerate(body, start=2)
-    )
+    total = sum(_upn_character_value(character) * weight for weight, character in enumerate(body, start=2))
     return UPN_LETTERS[total % 23]
 
 
@@ -143,7 +140,7 @@ def find_nhs_numbers(text: str) -> list[str]:
         if not is_valid_nhs_number(digits):
             continue
 
-        before = text[max(0, found.start() - 40):found.start()]
+        before = text[max(0, found.start() - 40) : found.start()]
         if _NHS_LABEL.search(before):
             labelled.append(digits)
         elif not digits.startswith("0") and not _PHONE_LABEL.search(before):
@@ -156,10 +153,30 @@ def find_nhs_numbers(text: str) -> list[str]:
 # Dates
 
 _MONTHS = {
-    "jan": 1, "january": 1, "feb": 2, "february": 2, "mar": 3, "march": 3,
-    "apr": 4, "april": 4, "may": 5, "jun": 6, "june": 6, "jul": 7, "july": 7,
-    "aug": 8, "august": 8, "sep": 9, "sept": 9, "september": 9, "oct": 10,
-    "october": 10, "nov": 11, "november": 11, "dec": 12, "december": 12,
+    "jan": 1,
+    "january": 1,
+    "feb": 2,
+    "february": 2,
+    "mar": 3,
+    "march": 3,
+    "apr": 4,
+    "april": 4,
+    "may": 5,
+    "jun": 6,
+    "june": 6,
+    "jul": 7,
+    "july": 7,
+    "aug": 8,
+    "august": 8,
+    "sep": 9,
+    "sept": 9,
+    "september": 9,
+    "oct": 10,
+    "october": 10,
+    "nov": 11,
+    "november": 11,
+    "dec": 12,
+    "december": 12,
 }
 _MONTH = r"(?P<month>" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
 
@@ -296,7 +313,7 @@ def find_date_of_birth_matches(text: str, today: date) -> list[DateOfBirthMatch]
             continue
 
         age = _age_in_years(match.value, today)
-        before = text[max(0, match.start - 40):match.start]
+        before = text[max(0, match.start - 40) : match.start]
         if _DOB_LABEL.search(before) and age <= 25:
             matches.append(DateOfBirthMatch(match.value, match.start, True))
         elif 3 <= age <= 19:
@@ -317,8 +334,19 @@ def find_dates_of_birth(text: str, today: date) -> list[date]:
 # Year groups
 
 _NUMBER_WORDS = {
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
 }
 _NUMBER = r"(?P<number>1[0-3]|[1-9]|" + "|".join(_NUMBER_WORDS) + r")"
 
@@ -342,9 +370,35 @@ _FORM_GROUP_AFTER_NAME = re.compile(
     r"\b(?P<word>[A-Z][A-Za-z'’\-]*)\s+\(?(?P<number>1[0-3]|[7-9])(?P<letters>[A-Z]{1,3})\b"
 )
 _NOT_FORM_GROUP_WORDS = {
-    "flat", "room", "ward", "unit", "block", "bay", "suite", "gate", "apartment", "house",
-    "floor", "platform", "bus", "route", "level", "studio", "building", "plot", "area",
-    "zone", "court", "ks", "key", "stage", "grade", "size", "band", "table", "action",
+    "flat",
+    "room",
+    "ward",
+    "unit",
+    "block",
+    "bay",
+    "suite",
+    "gate",
+    "apartment",
+    "house",
+    "floor",
+    "platform",
+    "bus",
+    "route",
+    "level",
+    "studio",
+    "building",
+    "plot",
+    "area",
+    "zone",
+    "court",
+    "ks",
+    "key",
+    "stage",
+    "grade",
+    "size",
+    "band",
+    "table",
+    "action",
 }
 _NOT_FORM_GROUP_LETTERS = {"AM", "PM", "GB", "KB", "MB", "TB", "G", "D", "K", "HR", "HRS", "MM", "CM", "KG"}
 
@@ -373,8 +427,8 @@ def _number_value(text: str) -> int:
 
 
 def _is_current_year_mention(text: str, found: re.Match[str]) -> bool:
-    before = text[max(0, found.start() - 25):found.start()]
-    after = text[found.end():found.end() + 20]
+    before = text[max(0, found.start() - 25) : found.start()]
+    after = text[found.end() : found.end() + 20]
     if _YEAR_STAFF_BEFORE.search(before) or _YEAR_PAST_BEFORE.search(before):
         return False
     return not _YEAR_STAFF_AFTER.search(after)

@@ -13,17 +13,65 @@ from pathlib import Path
 # School"; when the text does use one, it narrows the candidates.
 GENERIC_NAME_WORDS = frozenset(
     {
-        "the", "and", "school", "schools", "primary", "secondary", "high", "academy",
-        "academies", "infant", "infants", "junior", "juniors", "nursery", "college", "centre",
-        "center", "community", "foundation", "voluntary", "aided", "controlled", "va", "vc",
-        "ce", "cofe", "rc", "catholic", "roman", "church", "england", "methodist", "special",
-        "free", "trust", "federation", "first", "middle", "upper", "lower", "grammar",
-        "pru", "pupil", "referral", "unit", "studio", "endowed", "all", "through",
+        "the",
+        "and",
+        "school",
+        "schools",
+        "primary",
+        "secondary",
+        "high",
+        "academy",
+        "academies",
+        "infant",
+        "infants",
+        "junior",
+        "juniors",
+        "nursery",
+        "college",
+        "centre",
+        "center",
+        "community",
+        "foundation",
+        "voluntary",
+        "aided",
+        "controlled",
+        "va",
+        "vc",
+        "ce",
+        "cofe",
+        "rc",
+        "catholic",
+        "roman",
+        "church",
+        "england",
+        "methodist",
+        "special",
+        "free",
+        "trust",
+        "federation",
+        "first",
+        "middle",
+        "upper",
+        "lower",
+        "grammar",
+        "pru",
+        "pupil",
+        "referral",
+        "unit",
+        "studio",
+        "endowed",
+        "all",
+        "through",
     }
 )
 _DENOMINATION_WORDS = {
-    "ce": "ce", "cofe": "ce", "england": "ce", "church": "ce",
-    "rc": "rc", "catholic": "rc", "roman": "rc",
+    "ce": "ce",
+    "cofe": "ce",
+    "england": "ce",
+    "church": "ce",
+    "rc": "rc",
+    "catholic": "rc",
+    "roman": "rc",
 }
 
 _COLUMN_ALIASES = {
@@ -165,9 +213,7 @@ def school_from_row(row: Mapping[str, str]) -> School | None:
         return None
 
     domains = tuple(
-        domain.lower().lstrip("@")
-        for domain in re.split(r"[;,\s]+", _column_value(row, "domain"))
-        if domain
+        domain.lower().lstrip("@") for domain in re.split(r"[;,\s]+", _column_value(row, "domain")) if domain
     )
     return School(
         urn=urn,
@@ -267,14 +313,18 @@ class SchoolIndex:
         mentions = []
         for found in _URN_IN_TEXT.finditer(text):
             if found.group(1) in self._by_urn:
-                mentions.append(SchoolMention(found.group(0), found.start(), found.end(), "urn", (found.group(1),)))
+                mentions.append(
+                    SchoolMention(found.group(0), found.start(), found.end(), "urn", (found.group(1),))
+                )
 
         for pattern in (_LAESTAB_SLASHED, _LAESTAB_PLAIN):
             for found in pattern.finditer(text):
                 schools = self._by_laestab.get("".join(found.groups()), [])
                 urns = tuple(school.urn for school in schools)
                 if urns:
-                    mentions.append(SchoolMention(found.group(0), found.start(), found.end(), "laestab", urns))
+                    mentions.append(
+                        SchoolMention(found.group(0), found.start(), found.end(), "laestab", urns)
+                    )
         return mentions
 
     def _find_names(self, text: str) -> list[SchoolMention]:
@@ -291,16 +341,16 @@ class SchoolIndex:
             if length == 1 and not token.capitalised and not any(key.is_full_name for key in longest):
                 continue
 
-            urns = self._narrow(longest, tokens[index + length:index + length + 4])
+            urns = self._narrow(longest, tokens[index + length : index + length + 4])
             end = tokens[index + length - 1].end
-            mentions.append(SchoolMention(text[token.start:end], token.start, end, "name", urns))
+            mentions.append(SchoolMention(text[token.start : end], token.start, end, "name", urns))
         return mentions
 
     def _keys_matching_at(self, tokens: list[_Token], index: int) -> list[_NameKey]:
         matches = []
         for form in tokens[index].forms:
             for key in self._keys_by_first_word.get(form, []):
-                following = tokens[index:index + len(key.words)]
+                following = tokens[index : index + len(key.words)]
                 if len(following) == len(key.words) and all(
                     word in token.forms for word, token in zip(key.words, following)
                 ):

@@ -326,6 +326,20 @@ def test_purview_wrapper_attachment_is_secure_notice():
     assert "secure_message_notice" in reasons
 
 
+def test_nhsmail_secure_subject_notice():
+    body = (
+        "You've received an encrypted message from ana.gill@hospital.nhs.example\n\n"
+        "To view your message, select Read the message: https://outlook.office365.example/Encryption/retrieve.ashx\n"
+        "Microsoft Purview Message Encryption"
+    )
+
+    reasons = detect_secure_notice(message(body, subject="[secure] Amelia Hartley referral"))
+
+    assert "secure_message_notice" in reasons
+    assert "secure_mail_service" in reasons
+    assert "subject:secure_message" in reasons
+
+
 def test_encrypted_message_is_secure_notice():
     msg = message("-----BEGIN PGP MESSAGE-----\n\nhQEMAw\n-----END PGP MESSAGE-----")
 

@@ -16,7 +16,9 @@ def schools():
         [
             School("900201", "Oakfield Primary School", "8852041", domains=("oakfield.sch.example",)),
             School("900202", "St Mary's CE Primary School", "8853012", domains=("stmarys-ce.sch.example",)),
-            School("900203", "St Mary's Catholic Primary School", "8853461", domains=("stmarysrc.sch.example",)),
+            School(
+                "900203", "St Mary's Catholic Primary School", "8853461", domains=("stmarysrc.sch.example",)
+            ),
             School("900204", "Riverbank Academy", "8854010", domains=("valleytrust.org.example",)),
             School("900205", "Hillcrest Primary Academy", "8852150", domains=("valleytrust.org.example",)),
             School("900206", "Northgate High School", "8854003", domains=("northgate.sch.example",)),
@@ -90,7 +92,11 @@ def test_referral_evidence_dob(referral):
 
 
 def test_signatory_not_child(schools):
-    details = extract(schools, "Question about the panel", "Could you send the dates?\n\nKind regards\n\nHollie Brennan\nCAMHS Clinician")
+    details = extract(
+        schools,
+        "Question about the panel",
+        "Could you send the dates?\n\nKind regards\n\nHollie Brennan\nCAMHS Clinician",
+    )
     assert details.first_name is None
 
 
@@ -126,17 +132,23 @@ def test_subject_initial_in_evidence(schools):
 
 
 def test_subject_request_with_year(schools):
-    details = extract(schools, "Request for support: Amber Lee (Y9)", "Please see the attached assessment for Amber.")
+    details = extract(
+        schools, "Request for support: Amber Lee (Y9)", "Please see the attached assessment for Amber."
+    )
     assert (details.first_name, details.last_name, details.year_group) == ("Amber", "Lee", 9)
 
 
 def test_subject_name_with_form_group_only(schools):
-    details = extract(schools, "Amber Lee 9B - CCAS", "Please see attached. The pupil has been off since September.")
+    details = extract(
+        schools, "Amber Lee 9B - CCAS", "Please see attached. The pupil has been off since September."
+    )
     assert (details.first_name, details.year_group) == ("Amber", 9)
 
 
 def test_subject_sentence_names_nobody(schools):
-    details = extract(schools, "Notifying pupils who can't attend", "How do we tell you about pupils who are off?")
+    details = extract(
+        schools, "Notifying pupils who can't attend", "How do we tell you about pupils who are off?"
+    )
     assert details.first_name is None
 
 
@@ -145,12 +157,19 @@ def test_subject_single_word_not_a_child(schools):
 
 
 def test_sentence_her_son(schools):
-    details = extract(schools, "Help please", "Hello, her son Jack has not been in school for 3 weeks.", domain="gmail.example")
+    details = extract(
+        schools,
+        "Help please",
+        "Hello, her son Jack has not been in school for 3 weeks.",
+        domain="gmail.example",
+    )
     assert details.first_name == "Jack"
 
 
 def test_sentence_parent_reference(schools):
-    details = extract(schools, "Tyler", "Hi this is Tylers dad. Tyler went out on Sunday and has not come home.")
+    details = extract(
+        schools, "Tyler", "Hi this is Tylers dad. Tyler went out on Sunday and has not come home."
+    )
     assert details.first_name == "Tyler"
 
 
@@ -167,7 +186,9 @@ def test_separate_name_fields(schools):
 
 
 def test_known_as_in_brackets(schools):
-    details = extract(schools, "Referral", "Request for support for Joshua (Josh) Fenwick, DOB 01/10/2013, Year 8.")
+    details = extract(
+        schools, "Referral", "Request for support for Joshua (Josh) Fenwick, DOB 01/10/2013, Year 8."
+    )
     assert (details.first_name, details.known_as) == ("Joshua", "Josh")
 
 
@@ -223,6 +244,7 @@ def test_quoted_action_list_not_counted(schools):
         ("Leo does not have an EHCP.", "none"),
         ("No EHCP.", "none"),
         ("The request was refused and she is not eligible for an EHC plan.", "none"),
+        ("Her EHC needs assessment was refused in May.", "none"),
         ("He has an EHCP.", "has_ehcp"),
         ("She has an EHC plan in place.", "has_ehcp"),
         ("Kingsmead is named on her EHCP.", "has_ehcp"),
@@ -252,6 +274,16 @@ def test_reason_exclusion(schools):
     assert (details.reason, details.exclusion_date) == ("exclusion", date(2026, 9, 22))
 
 
+def test_reason_exclusion_after_no_education(schools):
+    text = "Ben Carter (Y5) has had no education since being permanently excluded in September."
+    assert extract(schools, "Concern", text).reason == "exclusion"
+
+
+def test_reason_negated_illness_word(schools):
+    text = "Ben Carter (Y5) isn't ill; the family have no transport since the move."
+    assert extract(schools, "Concern", text).reason == "other"
+
+
 def test_reason_risk_of_exclusion_is_not_exclusion(schools):
     text = "Kai Robinson (Y9) is at risk of exclusion and his anxiety is severe."
     assert extract(schools, "Referral", text).reason == "illness"
@@ -268,22 +300,30 @@ def test_absence_weeks_as_school_days(schools):
 
 
 def test_upn_typo_flagged(schools):
-    details = extract(schools, "Placement", "Callum Reeves (DOB 09/09/2012, UPN A801200005001) moved on Monday.")
+    details = extract(
+        schools, "Placement", "Callum Reeves (DOB 09/09/2012, UPN A801200005001) moved on Monday."
+    )
     assert (details.upn, details.upn_valid) == ("A801200005001", False)
 
 
 def test_school_from_domain(schools):
-    details = extract(schools, "Ava Jones Y4 update", "Ava is recovering at home.", domain="stmarysrc.sch.example")
+    details = extract(
+        schools, "Ava Jones Y4 update", "Ava is recovering at home.", domain="stmarysrc.sch.example"
+    )
     assert details.school_urn == "900203"
 
 
 def test_school_ambiguous_name(schools):
-    details = extract(schools, "New referral", "Please consider Sienna Ward, Yr 3 at St Marys (DOB 08/03/2019).")
+    details = extract(
+        schools, "New referral", "Please consider Sienna Ward, Yr 3 at St Marys (DOB 08/03/2019)."
+    )
     assert (details.school_urn, sorted(details.school_candidates)) == (None, ["900202", "900203"])
 
 
 def test_school_ambiguous_name_settled_by_domain(schools):
-    details = extract(schools, "Update", "An update on Ava (Y4) from St Marys.", domain="stmarysrc.sch.example")
+    details = extract(
+        schools, "Update", "An update on Ava (Y4) from St Marys.", domain="stmarysrc.sch.example"
+    )
     assert details.school_urn == "900203"
 
 
@@ -317,5 +357,7 @@ def test_failing_step_does_not_raise():
         def by_domain(self, domain):
             raise RuntimeError("register unavailable")
 
-    details = extract_child("Referral", "Referral for Leo Hart (Y5), DOB 01/02/2016.", "x.example", BrokenIndex(), TODAY)
+    details = extract_child(
+        "Referral", "Referral for Leo Hart (Y5), DOB 01/02/2016.", "x.example", BrokenIndex(), TODAY
+    )
     assert (details.dob, details.evidence["school_urn"]) == (date(2016, 2, 1), "error")

@@ -21,6 +21,7 @@ TODAY = date(2026, 10, 5)
 
 # UPN worked examples from the DfE check-letter rule.
 
+
 def test_upn_permanent_valid():
     assert is_valid_upn("B801200005001")
 
@@ -60,7 +61,9 @@ def test_normalise_upn():
 
 def test_find_upns_labelled_typo_kept():
     matches = find_upns("Callum (UPN A801200005001) started on Monday.")
-    assert [(match.value, match.valid, match.labelled) for match in matches] == [("A801200005001", False, True)]
+    assert [(match.value, match.valid, match.labelled) for match in matches] == [
+        ("A801200005001", False, True)
+    ]
 
 
 def test_find_upns_unlabelled_valid():
@@ -79,6 +82,7 @@ def test_find_upns_labelled_first():
 
 
 # NHS numbers.
+
 
 def test_nhs_valid():
     assert is_valid_nhs_number("9434765919")
@@ -131,6 +135,7 @@ def test_find_nhs_skips_after_mobile():
 
 # Dates, always day first.
 
+
 @pytest.mark.parametrize(
     "text",
     ["4/3/12", "04.03.2012", "04-03-2012", "4th March 2012", "4 Mar 2012", "March 4th 2012", "2012-03-04"],
@@ -178,6 +183,7 @@ def test_dob_future_skipped():
 
 # Year groups.
 
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -198,7 +204,12 @@ def test_year_group_forms(text, expected):
 
 @pytest.mark.parametrize(
     "text",
-    ["Rob Hale, Head of Year 9", "special school for Years 5 and 6", "Flat 9B, Mill Road", "the school reception desk"],
+    [
+        "Rob Hale, Head of Year 9",
+        "special school for Years 5 and 6",
+        "Flat 9B, Mill Road",
+        "the school reception desk",
+    ],
 )
 def test_year_group_not_a_year(text):
     assert find_year_group(text) is None

@@ -648,6 +648,7 @@ def test_cid_referenced_logo_is_inline():
 
 
 def test_body_only_inside_winmail_dat():
+    pytest.importorskip("tnefparse", reason="tnefparse is not installed, so winmail.dat stays an attachment")
     tnef = minimal_tnef(b"Amelia has been discharged from hospital.", b"discharge.txt", b"Discharge summary")
     raw = build(
         base64.b64encode(tnef).decode() + "\n",
