@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
@@ -12,6 +13,10 @@ from bot.config import Config, load_config
 from bot.errors import ConfigError, RemoteError
 
 log = logging.getLogger("bot")
+
+# Modules that add their own subcommands: each has register(subparsers), and its
+# handlers receive the parsed arguments and return the exit status.
+COMMAND_MODULES: list[str] = []
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,19 +61,23 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--folder", type=Path, default=Path("var/demo"),
                       help="where the demo's mailbox, database and outbox go (emptied first)")
     demo.set_defaults(handler=_demo)
+
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(commands)
     return parser
 
 
-def _setup_logging(config: Config | None, level: str | None = None) -> None:
+def setup_logging(config: Config | None, level: str | None = None) -> None:
     logging.basicConfig(level=level or (config.bot.log_level if config else "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     # imapclient logs protocol lines at DEBUG, which carry addresses and subjects.
     logging.getLogger("imapclient").setLevel(logging.WARNING)
 
 
-def _load(args) -> Config:
+def load(args) -> Config:
+    """Load the configuration named on the command line and set up logging from it."""
     config = load_config(args.config)
-    _setup_logging(config)
+    setup_logging(config)
     return config
 
 
@@ -77,7 +86,7 @@ def _run(args) -> int:
     from bot.intake import Intake
     from bot.scheduler import run_forever
 
-    config = _load(args)
+    config = load(args)
     store = open_store(config)
     sender = build_sender(config)
     build_mailbox(config)  # fail at start-up, not at the first poll, on a missing secret
@@ -94,7 +103,7 @@ def _poll(args) -> int:
     from bot.intake import Intake
     from bot.report import print_poll
 
-    config = _load(args)
+    config = load(args)
     store = open_store(config)
     summary = Intake(build_mailbox(config), build_context(config, store), build_sender(config)).poll_once()
     print_poll(summary)
@@ -105,7 +114,7 @@ def _import(args) -> int:
     from bot.app import open_store
     from bot.registers import import_cases, import_schools
 
-    config = _load(args)
+    config = load(args)
     store = open_store(config)
     if not args.file.is_file():
         print(f"ccas-bot: file {args.file} not found", file=sys.stderr)
@@ -119,14 +128,14 @@ def _import(args) -> int:
 def _eval(args) -> int:
     from bot.evaluate import run_eval
 
-    _setup_logging(None, level="WARNING")
+    setup_logging(None, level="WARNING")
     return run_eval(args.corpus, predictions=args.predictions, as_json=args.json)
 
 
 def _demo(args) -> int:
     from bot.demo import run_demo
 
-    _setup_logging(None, level="WARNING")
+    setup_logging(None, level="WARNING")
     return run_demo(args.folder)
 
 

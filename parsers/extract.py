@@ -30,7 +30,8 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class ChildDetails:
-    """What a message says about the child it concerns; None where it says nothing.
+    """The details a message states about the child it concerns. A field is None when
+    the message does not state it.
 
     `evidence` maps a field name to a short code for where its value came from, such as
     "labelled", "subject" or "domain".
@@ -205,7 +206,8 @@ _INITIAL = r"[A-Z](?![a-z'])\.?"
 _NAME_TOKEN = rf"(?:{_NAME_WORD}|{_INITIAL})"
 # A run of capitalised words, with an optional nickname in brackets or quotes.
 _NAME_RUN = re.compile(
-    rf"(?<![A-Za-z'])(?:{_NAME_TOKEN})(?:[ \t]+(?:{_NAME_TOKEN}|\({_NAME_WORD}\)|[\"']{_NAME_WORD}[\"']))*(?![A-Za-z])"
+    rf"(?<![A-Za-z'])(?:{_NAME_TOKEN})"
+    rf"(?:[ \t]+(?:{_NAME_TOKEN}|\({_NAME_WORD}\)|[\"']{_NAME_WORD}[\"']))*(?![A-Za-z])"
 )
 
 # Capitalised words that are never a child's name: greetings, pronouns, calendar words,
@@ -313,7 +315,8 @@ class _NameMention:
     last_initial: str | None
     known_as: str | None
     start: int
-    cue: str  # "labelled" | "details" | "subject" | "sentence" | "parent_reference" | "sentence_subject" | "plain"
+    # "labelled" | "details" | "subject" | "sentence" | "parent_reference" | "sentence_subject" | "plain"
+    cue: str
     weight: float
     single: bool  # one word, which may be a first name or a family name
     in_subject: bool = False
@@ -436,9 +439,9 @@ _SUBJECT_DETAIL = re.compile(
 
 
 def _subject_cue(subject: str, start: int, end: int) -> tuple[str, float] | None:
-    """Accept a subject name that stands alone in its part of the subject ("Referral -
-    Daisy Whitfield"), carries the child's details ("Amber Nicholls 9B") or follows a
-    cue ("request for Ellie"). "Notifying pupils who can't attend" names nobody."""
+    """Accept a subject name that is alone in its part of the subject ("Referral - Daisy
+    Whitfield"), carries the child's details ("Amber Nicholls 9B") or follows a cue
+    ("request for Ellie"). "Notifying pupils who can't attend" contains no name."""
     if _DETAILS_AFTER.match(subject[end : end + 40]):
         return ("subject", _WEIGHT_SUBJECT + 1.0)
 
@@ -464,12 +467,13 @@ _FIRST_NAME_FIELD = re.compile(
     rf"(?im)^[ \t]*(?:first\s+names?|forenames?|given\s+names?)[ \t]*[:\-][ \t]*({_NAME_WORD})"
 )
 _LAST_NAME_FIELD = re.compile(
-    rf"(?im)^[ \t]*(?:surname|last\s+name|family\s+name)[ \t]*[:\-][ \t]*({_NAME_WORD}(?:[ \t]+{_NAME_WORD})?)"
+    rf"(?im)^[ \t]*(?:surname|last\s+name|family\s+name)[ \t]*[:\-][ \t]*"
+    rf"({_NAME_WORD}(?:[ \t]+{_NAME_WORD})?)"
 )
 
 
 def _title_case_labelled_capitals(text: str) -> str:
-    """Rewrite "Name: DAISY WHITFIELD" as "Name: Daisy Whitfield"; offsets stay the same."""
+    """Rewrite "Name: DAISY WHITFIELD" as "Name: Daisy Whitfield", keeping offsets the same."""
     return _LABELLED_CAPITALS.sub(lambda found: found.group(1) + found.group(2).title(), text)
 
 
@@ -599,7 +603,7 @@ def _merge(person: _Person, mention: _NameMention) -> None:
 
 def _people_from_mentions(mentions: list[_NameMention]) -> list[_Person]:
     """Group mentions into people, full names first so that "Daisy" joins "Daisy Whitfield".
-    A name seen only without a cue starts nobody."""
+    A name that is only ever written without a cue does not become a person."""
     people: list[_Person] = []
     ordered = sorted(mentions, key=lambda mention: (mention.single, mention.first is None))
     for mention in ordered:
@@ -625,8 +629,8 @@ def _is_excluded(person: _Person, excluded: set[str]) -> bool:
 
 
 def _is_child(person: _Person) -> bool:
-    """A child needs enough cues, and a cue in the text itself unless the subject gives
-    the child's details: a subject alone ("Test", "Microsoft") names nobody."""
+    """Check that a person has enough cues to be a child, and a cue in the text itself
+    unless the subject gives the child's details. A subject alone ("Test") is not enough."""
     if person.score < _CHILD_THRESHOLD:
         return False
     return person.has_body_cue or person.best_weight > _WEIGHT_SUBJECT
@@ -698,7 +702,7 @@ class _NameResult:
 def _find_child(regions: list[_Region], schools: SchoolIndex, sender_name: str) -> _NameResult:
     """Choose the child among the names the message gives.
 
-    The new words are searched first, then the quoted history, then attachments; the
+    The new words are searched first, then the quoted history, then attachments. The
     subject adds weight to the names it repeats. The child is the name with the most
     cues, and the others are further children the same part of the message names.
     """
@@ -731,8 +735,8 @@ def _find_child(regions: list[_Region], schools: SchoolIndex, sender_name: str) 
 def _subject_only_children(
     subject: str, subject_mentions: list[_NameMention], excluded: set[str]
 ) -> list[_Person]:
-    """Read the child from the subject alone when the body names nobody: only a name with
-    details ("Amber Nicholls 9B"), or a full name in a subject about a child."""
+    """Read the child from the subject alone when the body gives no child's name. Only a
+    name with details ("Amber Nicholls 9B") or a full name in a subject about a child counts."""
     about_child = bool(_SUBJECT_CONTEXT.search(subject))
     trusted = [
         mention
@@ -895,8 +899,8 @@ def _follows_name(text: str, position: int, child_names: list[str], window: int 
 
 
 def _fill_year_group(details: ChildDetails, regions: list[_Region], child_names: list[str]) -> None:
-    """Take the year group written beside the child's name; in the subject and the new
-    words, the first one will do. Older messages in a thread often list other children."""
+    """Take the year group written beside the child's name. In the subject and the new
+    words the first one will do, but older messages in a thread often list other children."""
     for kind, text in _content_texts(regions):
         mentions = find_year_group_mentions(text)
         near = [mention for mention in mentions if _follows_name(text, mention.start, child_names)]
@@ -1024,7 +1028,7 @@ def _fill_school(
     ranked = sorted(totals.items(), key=lambda item: -item[1])
     top_score = ranked[0][1]
     tied = [urn for urn, score in ranked if score == top_score]
-    # "St Marys" fits two schools; a later "St Mary's Catholic Primary" settles it.
+    # "St Marys" fits two schools, and a later "St Mary's Catholic Primary" settles it.
     if len(tied) > 1 and len(set(tied) & singled_out) == 1:
         tied = list(set(tied) & singled_out)
     details.school_candidates = [urn for urn, _ in ranked]
@@ -1148,8 +1152,9 @@ def _ehcp_statements(text: str) -> list[tuple[str, str]]:
 
 
 def _fill_ehcp(details: ChildDetails, regions: list[_Region]) -> None:
-    """A draft decision outranks a plan in place, then an assessment, then "no EHCP":
-    "no EHCP yet, the assessment is under way" is an assessment."""
+    """Set the EHCP status from the first region that mentions one. A draft decision
+    outranks a plan in place, then an assessment, then "no EHCP", so "no EHCP yet, the
+    assessment is under way" is an assessment."""
     priority = ("draft_decision", "has_ehcp", "assessment", "none")
     for kind, text in _content_texts(regions):
         if kind == "subject":
@@ -1223,7 +1228,7 @@ def _fill_exclusion_date(details: ChildDetails, regions: list[_Region], today: d
 
 
 def _run_step(details: ChildDetails, name: str, step: Callable[[], None]) -> None:
-    """Run one extraction step; a failure loses that field only, so triage goes on."""
+    """Run one extraction step. A failure loses that field only, so triage goes on."""
     try:
         step()
     except Exception:  # noqa: BLE001 - extraction must never stop the message pipeline
@@ -1242,11 +1247,12 @@ def extract_child(
     sender_name: str = "",
     attachment_texts: Sequence[str] = (),
 ) -> ChildDetails:
-    """Extract the details of the child a message is about. Never raises.
+    """Extract the details of the child a message is about, without raising an Exception.
 
-    `text` is what a person reads, quoted history included; `new_text`, when the caller
+    `text` is what a person reads, quoted history included. `new_text`, when the caller
     has it, replaces this module's own guess at the new words. `attachment_texts` are read
-    last. `sender_name` is left out of the child's name, as are signatories.
+    last. `sender_name` is never taken as the child's name, and neither are signatories.
+    A step that fails is logged, and its field stays None with evidence "error".
     """
     details = ChildDetails()
     try:

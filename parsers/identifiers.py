@@ -103,7 +103,7 @@ def find_upns(text: str) -> list[UpnMatch]:
 
 
 def is_valid_nhs_number(value: object) -> bool:
-    """Check an NHS number by modulus 11; spaces and hyphens between digits are allowed.
+    """Check an NHS number by modulus 11, allowing spaces and hyphens between digits.
 
     Numbers made of one repeated digit are rejected because they are placeholders.
     """
@@ -292,7 +292,7 @@ def _age_in_years(born: date, today: date) -> int:
 
 @dataclass(frozen=True)
 class DateOfBirthMatch:
-    """A likely date of birth in text; `labelled` is True after "DOB" or a similar label."""
+    """A likely date of birth in text. `labelled` is True after "DOB" or a similar label."""
 
     value: date
     start: int

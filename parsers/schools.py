@@ -8,9 +8,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-# Words that say what kind of school it is rather than which one. Matching ignores them,
+# Words that describe the kind of school rather than which one. Matching ignores them,
 # so "Oakfield" finds "Oakfield Primary School" and "St Marys" finds "St Mary's CE Primary
-# School"; when the text does use one, it narrows the candidates.
+# School". When the text does use one, it narrows the candidates.
 GENERIC_NAME_WORDS = frozenset(
     {
         "the",
@@ -281,7 +281,7 @@ class SchoolIndex:
         return list(self._by_laestab.get(re.sub(r"\D", "", laestab), []))
 
     def by_domain(self, domain: str) -> list[School]:
-        """Find the schools that send from a domain or a subdomain of it; a trust domain
+        """Find the schools that send from a domain or a subdomain of it. A trust domain
         can return several."""
         labels = domain.strip().lower().lstrip("@").rstrip(".").split(".")
         for first in range(len(labels) - 1):
@@ -366,8 +366,8 @@ class SchoolIndex:
             generic = sorted(token.forms & GENERIC_NAME_WORDS)
             if not generic:
                 break
-            wanted = _DENOMINATION_WORDS.get(generic[0], generic[0])
-            fitting = [urn for urn in urns if wanted in self._name_word_set(urn)]
+            required_word = _DENOMINATION_WORDS.get(generic[0], generic[0])
+            fitting = [urn for urn in urns if required_word in self._name_word_set(urn)]
             if fitting:
                 urns = fitting
 

@@ -59,6 +59,8 @@ class MailboxState(Base):
     folder: Mapped[str] = mapped_column(String(255))
     uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
     last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Backends without UIDs keep their own position here, such as a Graph delta link.
+    cursor: Mapped[str] = mapped_column(Text, default="")
 
 
 class School(Base):

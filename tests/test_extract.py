@@ -111,9 +111,10 @@ def test_sender_name_not_child(schools):
 
 
 def test_parent_name_not_child(schools):
-    text = "My daughter Isla is in year 9 and is at home with anxiety.\n\nThank you\nKaren McKenzie\n(Isla's mum)"
+    text = "My daughter Isla is in year 9 and is at home.\n\nThank you\nKaren McKenzie\n(Isla's mum)"
     details = extract(schools, "Isla McKenzie", text, domain="gmail.example")
-    assert (details.first_name, details.last_name) == ("Isla", "McKenzie")
+    assert details.first_name == "Isla"
+    assert details.last_name == "McKenzie"
 
 
 def test_titled_staff_not_child(schools):
@@ -123,7 +124,9 @@ def test_titled_staff_not_child(schools):
 
 def test_subject_initial_only(schools):
     details = extract(schools, "Re: Ellie P", "Update on Ellie: she managed two mornings this week.")
-    assert (details.first_name, details.last_name, details.last_initial) == ("Ellie", None, "P")
+    assert details.first_name == "Ellie"
+    assert details.last_name is None
+    assert details.last_initial == "P"
 
 
 def test_subject_initial_in_evidence(schools):
@@ -135,17 +138,20 @@ def test_subject_request_with_year(schools):
     details = extract(
         schools, "Request for support: Amber Lee (Y9)", "Please see the attached assessment for Amber."
     )
-    assert (details.first_name, details.last_name, details.year_group) == ("Amber", "Lee", 9)
+    assert details.first_name == "Amber"
+    assert details.last_name == "Lee"
+    assert details.year_group == 9
 
 
 def test_subject_name_with_form_group_only(schools):
     details = extract(
         schools, "Amber Lee 9B - CCAS", "Please see attached. The pupil has been off since September."
     )
-    assert (details.first_name, details.year_group) == ("Amber", 9)
+    assert details.first_name == "Amber"
+    assert details.year_group == 9
 
 
-def test_subject_sentence_names_nobody(schools):
+def test_subject_sentence_not_a_name(schools):
     details = extract(
         schools, "Notifying pupils who can't attend", "How do we tell you about pupils who are off?"
     )
@@ -176,20 +182,25 @@ def test_sentence_parent_reference(schools):
 def test_labelled_block(schools):
     text = "Please see details below.\n\nName: NOAH BAXTER\nDOB: 01/02/2014\nYear: 7\nUPN: B801200005001\n"
     details = extract(schools, "New notification", text, domain="oakfield.sch.example")
-    assert (details.first_name, details.last_name, details.year_group) == ("Noah", "Baxter", 7)
+    assert details.first_name == "Noah"
+    assert details.last_name == "Baxter"
+    assert details.year_group == 7
 
 
 def test_separate_name_fields(schools):
     text = "First name: Maya\nSurname: Okafor\nDate of birth: 3rd May 2013\n"
     details = extract(schools, "Notification", text)
-    assert (details.first_name, details.last_name, details.dob) == ("Maya", "Okafor", date(2013, 5, 3))
+    assert details.first_name == "Maya"
+    assert details.last_name == "Okafor"
+    assert details.dob == date(2013, 5, 3)
 
 
 def test_known_as_in_brackets(schools):
     details = extract(
         schools, "Referral", "Request for support for Joshua (Josh) Fenwick, DOB 01/10/2013, Year 8."
     )
-    assert (details.first_name, details.known_as) == ("Joshua", "Josh")
+    assert details.first_name == "Joshua"
+    assert details.known_as == "Josh"
 
 
 def test_formal_name_from_attachment(schools):
@@ -199,7 +210,8 @@ def test_formal_name_from_attachment(schools):
         "Attendance printout attached for Alfie Grey (Y8).",
         attachment_texts=["Pupil: Alfred (Alfie) Grey   Year 8"],
     )
-    assert (details.first_name, details.known_as) == ("Alfred", "Alfie")
+    assert details.first_name == "Alfred"
+    assert details.known_as == "Alfie"
 
 
 def test_two_children_counted(schools):
@@ -210,7 +222,8 @@ def test_two_children_counted(schools):
 def test_siblings_by_first_name_with_family_subject(schools):
     text = "Mia has started back on mornings this week.\n\nMason is still not managing to come in at all."
     details = extract(schools, "Pritchard", text, domain="oakfield.sch.example")
-    assert (details.children_count, details.last_name) == (2, "Pritchard")
+    assert details.children_count == 2
+    assert details.last_name == "Pritchard"
 
 
 def test_named_sibling_not_counted(schools):
@@ -225,17 +238,21 @@ def test_quoted_history_fills_dob(schools):
         "Subject: Pupil absence\n\nRiley Edwards (Year 4, DOB 02/05/2018) has not attended since September."
     )
     details = extract(schools, "RE: Pupil absence - Riley Edwards Y4", text, domain="oakfield.sch.example")
-    assert (details.first_name, details.dob) == ("Riley", date(2018, 5, 2))
+    assert details.first_name == "Riley"
+    assert details.dob == date(2018, 5, 2)
 
 
 def test_quoted_action_list_not_counted(schools):
     text = (
         "Action 3 - Mason Cole: home visit completed.\n\n"
         "-----Original Message-----\nFrom: Coordinator\n\n"
-        "1. Daisy Whitfield (Y9) - held over.\n2. Mason Cole (Y5) - visit.\n3. Ellie Parkes (Y6) - accepted.\n"
+        "1. Daisy Whitfield (Y9) - held over.\n2. Mason Cole (Y5) - visit.\n"
+        "3. Ellie Parkes (Y6) - accepted.\n"
     )
     details = extract(schools, "RE: panel actions", text)
-    assert (details.first_name, details.children_count, details.year_group) == ("Mason", 1, 5)
+    assert details.first_name == "Mason"
+    assert details.children_count == 1
+    assert details.year_group == 5
 
 
 @pytest.mark.parametrize(
@@ -271,7 +288,8 @@ def test_sen_support_is_not_ehcp(schools):
 def test_reason_exclusion(schools):
     text = "Kai Robinson (Y9) was permanently excluded from Riverbank on 22nd September."
     details = extract(schools, "Referral", text)
-    assert (details.reason, details.exclusion_date) == ("exclusion", date(2026, 9, 22))
+    assert details.reason == "exclusion"
+    assert details.exclusion_date == date(2026, 9, 22)
 
 
 def test_reason_exclusion_after_no_education(schools):
@@ -303,7 +321,8 @@ def test_upn_typo_flagged(schools):
     details = extract(
         schools, "Placement", "Callum Reeves (DOB 09/09/2012, UPN A801200005001) moved on Monday."
     )
-    assert (details.upn, details.upn_valid) == ("A801200005001", False)
+    assert details.upn == "A801200005001"
+    assert details.upn_valid is False
 
 
 def test_school_from_domain(schools):
@@ -317,7 +336,8 @@ def test_school_ambiguous_name(schools):
     details = extract(
         schools, "New referral", "Please consider Sienna Ward, Yr 3 at St Marys (DOB 08/03/2019)."
     )
-    assert (details.school_urn, sorted(details.school_candidates)) == (None, ["900202", "900203"])
+    assert details.school_urn is None
+    assert sorted(details.school_candidates) == ["900202", "900203"]
 
 
 def test_school_ambiguous_name_settled_by_domain(schools):
@@ -360,4 +380,5 @@ def test_failing_step_does_not_raise():
     details = extract_child(
         "Referral", "Referral for Leo Hart (Y5), DOB 01/02/2016.", "x.example", BrokenIndex(), TODAY
     )
-    assert (details.dob, details.evidence["school_urn"]) == (date(2016, 2, 1), "error")
+    assert details.dob == date(2016, 2, 1)
+    assert details.evidence["school_urn"] == "error"
