@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from replies.compose import build_forward, build_reply
@@ -66,7 +67,7 @@ def compose_mail(triage: Triage, context: Context) -> list[PlannedMail]:
                                 loop_header=config.sending.loop_header)
         mail.append(_planned("forward_to_send", config.council.send_inbox, message))
 
-    if decision.acknowledge and _may_answer(triage, context):
+    if decision.acknowledge and _may_answer(triage, context) and not _braked(triage, context, decision.acknowledge):
         context_ack = {**base,
                        "on_agenda": decision.agenda in ("new_referrals", "existing_placements"),
                        "missing_documents": missing_documents(triage)
@@ -85,6 +86,25 @@ def _may_answer(triage: Triage, context: Context) -> bool:
         return False
     local_part = triage.sender_email.partition("@")[0]
     return local_part not in ("mailer-daemon", "postmaster", "noreply", "no-reply", "donotreply", "do-not-reply")
+
+
+def _braked(triage: Triage, context: Context, purpose: str) -> bool:
+    """Apply the brakes: one acknowledgement of a kind per sender per case in the grace
+    period, and a cap on mail about one case per hour."""
+    bot = context.config.bot
+    case_id = triage.match.case_id
+    if case_id is None:
+        return False
+    now = triage.now
+    grace_start = now - timedelta(hours=bot.acknowledgement_grace_hours)
+    if context.store.recent_mail_count(since=grace_start, case_id=case_id, recipient=triage.sender_email,
+                                       purpose=purpose):
+        triage.reasons.append("brake:acknowledged_recently")
+        return True
+    if context.store.recent_mail_count(since=now - timedelta(hours=1), case_id=case_id) >= bot.max_mail_per_case_per_hour:
+        triage.reasons.append("brake:case_mail_cap")
+        return True
+    return False
 
 
 def _reply(triage: Triage, context: Context, template: str, recipient: str, values: dict,

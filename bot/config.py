@@ -27,6 +27,8 @@ class BotConfig:
     max_attempts: int = 5
     max_message_bytes: int = 25 * 1024 * 1024
     log_level: str = "INFO"
+    acknowledgement_grace_hours: int = 24
+    max_mail_per_case_per_hour: int = 5
 
 
 @dataclass(frozen=True)
@@ -156,7 +158,8 @@ _CHOICES = {
 
 _POSITIVE = {
     "bot.poll_interval_seconds", "bot.misfire_grace_seconds", "bot.max_attempts",
-    "bot.max_message_bytes", "store.sqlite_busy_timeout_ms", "mailbox.imap.port",
+    "bot.max_message_bytes", "bot.acknowledgement_grace_hours", "bot.max_mail_per_case_per_hour",
+    "store.sqlite_busy_timeout_ms", "mailbox.imap.port",
     "mailbox.imap.timeout_seconds", "sending.smtp.port", "sending.smtp.timeout_seconds",
 }
 

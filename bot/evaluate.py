@@ -8,6 +8,7 @@ has been triaged, so they cannot leak into the answers.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import sys
 import tempfile
@@ -104,7 +105,8 @@ def triage_corpus(corpus: Corpus, workdir: Path) -> list[dict]:
         import_cases(store, register / "cases.csv")
 
     sender = RecordingSender()
-    intake = Intake(CorpusMailbox(corpus.root, corpus.files), build_context(config, store), sender)
+    context = dataclasses.replace(build_context(config, store), replay_clock=True)
+    intake = Intake(CorpusMailbox(corpus.root, corpus.files), context, sender)
     opened: dict[str, str] = {}
     predictions = []
     for ref in intake.mailbox.list_new(0):
@@ -161,7 +163,7 @@ def _prediction(processed: Processed, store, opened: dict[str, str]) -> dict:
         "urgent": triage.urgent,
         "child": details,
         "reason": getattr(child, "reason", None),
-        "ehcp": getattr(child, "ehcp", None),
+        "ehcp": triage.ehcp,
         "attachments": sorted({a.kind for a in triage.message.attachments if not a.inline}),
         "case": case_label,
         "expected": {

@@ -125,6 +125,7 @@ class Intake:
             mail=triage.mail,
             agenda_items=[decision.agenda] if decision and decision.agenda else [],
             last_uid=ref.uid_number,
+            at=triage.now,
         )
 
     def _quarantine_unfetchable(self, ref: MailRef, reason: str) -> Processed:

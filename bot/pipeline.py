@@ -20,7 +20,8 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timezone
+from email.utils import parsedate_to_datetime
 
 from bot.config import Config
 from bot.errors import MessageError, RemoteError
@@ -54,6 +55,9 @@ class Context:
     schools: SchoolIndex
     renderer: Renderer
     today: date
+    # When true the clock follows each message's Date header, so eval replays an inbox
+    # as if the messages had arrived over weeks, not in one second.
+    replay_clock: bool = False
 
 
 @dataclass
@@ -80,12 +84,16 @@ class Triage:
     match: MatchResult = field(default_factory=MatchResult)
     case_ehcp: str | None = None
     case_status: str | None = None
+    case_reviewed: bool = False
+    ehcp: str | None = None
+    replies_to_bot: bool = False
     classification: Classification | None = None
     decision: Decision | None = None
     new_case_id: str | None = None
     new_case: NewCase | None = None
     mail: list[PlannedMail] = field(default_factory=list)
     outcome: str | None = None
+    now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
     def stop(self, outcome: str, reason: str) -> Verdict:
         self.outcome = outcome
@@ -132,12 +140,22 @@ def step_parse(triage: Triage, context: Context) -> Verdict:
         raise MessageError(f"unreadable:{error.reason}") from None
 
     message = triage.message
+    if context.replay_clock and message.date:
+        triage.now = _message_time(message.date, triage.now)
     triage.sender_email = message.sender.email if message.sender else ""
     triage.thread_ids = [*message.in_reply_to, *reversed(message.references)]
     triage.reasons.extend(f"defect:{code}" for code in message.defects[:5])
     if not triage.sender_email:
         triage.reasons.append("sender:missing")
     return Verdict.CONTINUE
+
+
+def _message_time(header: str, fallback: datetime) -> datetime:
+    try:
+        value = parsedate_to_datetime(header)
+    except (TypeError, ValueError, IndexError):
+        return fallback
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def step_screen_automation(triage: Triage, context: Context) -> Verdict:
@@ -217,7 +235,9 @@ def step_extract(triage: Triage, context: Context) -> Verdict:
 
 
 def step_match(triage: Triage, context: Context) -> Verdict:
-    if triage.secure or triage.bulk:
+    # An auto-reply never changes a case, so it is not linked to one; a bounce is,
+    # through the headers of the message it returns.
+    if triage.secure or triage.bulk or triage.automation == "auto_reply":
         return Verdict.CONTINUE
     child = triage.child
     message = triage.message
@@ -241,11 +261,15 @@ def step_match(triage: Triage, context: Context) -> Verdict:
         triage.match = match_case(facts, context.store)
     triage.reasons.extend(triage.match.reasons)
 
+    triage.replies_to_bot = context.store.sent_by_bot(triage.thread_ids)
+    if triage.replies_to_bot:
+        triage.reasons.append("thread:replies_to_bot")
     if triage.match.case_id:
         case = context.store.get_case(triage.match.case_id)
         if case is not None:
             triage.case_ehcp = case.ehcp
             triage.case_status = case.status
+            triage.case_reviewed = case.last_reviewed is not None
     return Verdict.CONTINUE
 
 
@@ -257,6 +281,7 @@ def step_classify(triage: Triage, context: Context) -> Verdict:
         # SEND leads a case the register already gives to them, mentioned or not.
         ehcp = triage.case_ehcp if triage.case_ehcp in ("has_ehcp", "draft_decision") else "has_ehcp"
         triage.reasons.append("ehcp:from_register")
+    triage.ehcp = ehcp
     facts = ClassifyInput(
         subject=message.subject,
         new_text=message.new_text or message.body,
@@ -268,14 +293,33 @@ def step_classify(triage: Triage, context: Context) -> Verdict:
         sender_roles=triage.sender_roles,
         sender_is_panel_member=triage.sender_is_panel_member,
         sender_is_send_team=triage.sender_is_send_team,
-        has_child=bool(getattr(child, "first_name", None)),
+        has_child=_names_a_child(child),
         ehcp=ehcp,
         case_matched=triage.match.case_id is not None,
         in_thread=bool(triage.thread_ids),
+        case_status=triage.case_status,
+        replies_to_bot=triage.replies_to_bot,
+        has_dob=_stated_in_new_text(child, "dob"),
+        sender_name=message.sender.name if message.sender else "",
     )
     triage.classification = classify(facts)
     triage.reasons.extend(triage.classification.reasons)
     return Verdict.CONTINUE
+
+
+def _stated_in_new_text(child, field_name: str) -> bool:
+    """Return whether the child's detail was written in the new words, not quoted history."""
+    if child is None or getattr(child, field_name, None) is None:
+        return False
+    return not child.evidence.get(field_name, "").endswith(":history")
+
+
+def _names_a_child(child) -> bool:
+    if child is None:
+        return False
+    if child.first_name or child.last_name:
+        return True
+    return bool(child.first_initial and child.last_name)
 
 
 def step_route(triage: Triage, context: Context) -> Verdict:

@@ -6,6 +6,7 @@ stores and sends it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,11 @@ if TYPE_CHECKING:
 
 # Below this confidence a person confirms the category before anything is relied on.
 REVIEW_BELOW_CONFIDENCE = 0.5
+
+PORTAL_GUIDANCE = re.compile(r"\bportal\b|\bhow\b[^.?]{0,30}\b(?:notify|refer|let you know|tell you|inform you)\b"
+                             r"|\bnotif(?:y|ying|ication)\b|\bform (?:we|i) (?:need|have) to\b", re.I)
+PORTAL_PROBLEM = re.compile(r"\baccess\b|\blog ?in\b|\bpassword\b|\baccount\b|\bcan'?t see\b|\bcannot see\b"
+                            r"|\bnot working\b|\berror\b|\blocked out\b", re.I)
 
 # Categories that open or reuse a case when a child is named.
 CASE_CATEGORIES = {"support_request", "change_of_circumstances", "ehcp", "action_update", "parent_contact"}
@@ -65,7 +71,12 @@ def _route_support_request(triage: Triage, decision: Decision) -> None:
         decision.reopen_case = True
         decision.agenda = "new_referrals"
         decision.review("re_referral_of_closed_case")
+    elif not triage.case_reviewed:
+        # The case was opened by an earlier referral the panel has not yet seen.
+        decision.agenda = "new_referrals"
     else:
+        decision.agenda = "existing_placements"
+    if triage.match.method == "ambiguous" and triage.match.candidates:
         decision.agenda = "existing_placements"
 
 
@@ -88,7 +99,16 @@ def _route_school_notification(triage: Triage, decision: Decision) -> None:
 
 
 def _route_query(triage: Triage, decision: Decision) -> None:
-    if "category:thanks" in triage.classification.reasons:
+    reasons = triage.classification.reasons
+    if "category:thanks" in reasons:
+        return
+    if "category:aob_request" in reasons:
+        decision.agenda = "aob"
+        return
+    text = triage.message.new_text or triage.message.body
+    if "school" in triage.sender_roles and PORTAL_GUIDANCE.search(text) and not PORTAL_PROBLEM.search(text):
+        # How a school should notify is answered by the portal template; no person needed.
+        decision.acknowledge = "school_portal_pointer"
         return
     decision.acknowledge = "professional_acknowledgement" if triage.sender_roles else "personal_acknowledgement"
     decision.review("query_needs_answer")

@@ -73,6 +73,7 @@ class TriageRecord:
     mail: list[PlannedMail] = field(default_factory=list)
     agenda_items: list[str] = field(default_factory=list)
     last_uid: int | None = None
+    at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -170,6 +171,27 @@ class Store:
             row = session.scalars(select(Message).where(
                 Message.message_id.in_(ids), Message.case_id.is_not(None)).order_by(Message.id.desc())).first()
             return (row.case_id if row else None), False
+        return self._write(work)
+
+    def sent_by_bot(self, ids: Sequence[str]) -> bool:
+        """Return whether any of these Message-IDs is mail the bot sent."""
+        if not ids:
+            return False
+        return self._write(lambda session: session.scalars(
+            select(OutboxItem.id).where(OutboxItem.out_message_id.in_(ids))).first() is not None)
+
+    def recent_mail_count(self, *, since: datetime, case_id: str | None = None,
+                          recipient: str | None = None, purpose: str | None = None) -> int:
+        """Count outgoing mail created since `since`, narrowed by case, recipient and purpose."""
+        def work(session: Session):
+            query = select(func.count(OutboxItem.id)).where(OutboxItem.created_at >= since)
+            if case_id is not None:
+                query = query.where(OutboxItem.case_id == case_id)
+            if recipient is not None:
+                query = query.where(OutboxItem.recipient == recipient)
+            if purpose is not None:
+                query = query.where(OutboxItem.purpose == purpose)
+            return session.scalar(query)
         return self._write(work)
 
     def mark_outbox_bounced(self, out_message_ids: Sequence[str]) -> list[str]:
@@ -307,7 +329,7 @@ def _reserve_case_id(session: Session, year: int) -> str:
 
 
 def _record_triage(session: Session, record: TriageRecord) -> StoredMessage:
-    now = utcnow()
+    now = record.at or utcnow()
     row = session.scalars(select(Message).where(
         Message.message_id == record.message_id, Message.sha256 == record.sha256)).first()
     if row is None:
