@@ -65,6 +65,9 @@ class ParsedMessage:
     returned_headers: dict[str, list[str]] = field(default_factory=dict)
     returned_text: str = ""  # body of the message a delivery report returned
     defects: list[str] = field(default_factory=list)
+    # Reason codes from reading the attachments, such as "attachment:encrypted", listed in
+    # parsers/attachments.py. A person should look at a file the bot could not read.
+    attachment_notes: list[str] = field(default_factory=list)
 
     def header(self, name: str) -> str:
         """Return the first value of a header (case-insensitive), or an empty string."""

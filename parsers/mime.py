@@ -14,6 +14,7 @@ import logging
 import re
 from email.message import Message
 
+from parsers.attachments import DEFAULT_LIMITS, AttachmentLimits, read_attachments
 from parsers.errors import UnreadableMessage
 from parsers.message import Address, ParsedMessage
 from parsers.html_text import tidy_text
@@ -37,6 +38,10 @@ logger = logging.getLogger(__name__)
 # it to 150 MB at most, so a larger input is not mail an Exchange mailbox would accept.
 # Other mail servers may allow more.
 MAX_MESSAGE_BYTES = 150 * 1024 * 1024
+# RFC 5322 limits a line to 998 characters. A folded subject may be longer, but one of
+# many kilobytes is broken or hostile, and every later step reads the subject again.
+# The full value stays in `headers`.
+MAX_SUBJECT_CHARS = 2000
 
 _FIELD_LINE = re.compile(rb"^[A-Za-z0-9][!-9;-~]*[ \t]*:")
 _MBOX_FROM_LINE = re.compile(rb"^From [^\s:]")
@@ -45,11 +50,13 @@ _HEADER_SEARCH_BYTES = 8192
 _MAX_JUNK_LINES = 3
 
 
-def parse_message(raw: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> ParsedMessage:
+def parse_message(raw: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES,
+                  attachment_limits: AttachmentLimits = DEFAULT_LIMITS) -> ParsedMessage:
     """Parse raw message bytes; raise UnreadableMessage only when there is no header block.
 
     Any other trouble, including a failure inside one step, is recorded in `defects` and
-    the fields that could be read are still returned.
+    the fields that could be read are still returned. Attachments are read within
+    `attachment_limits`, and their reason codes go to `attachment_notes`.
     """
     data, defects = prepare_bytes(raw, max_bytes)
     parsed = ParsedMessage(defects=defects)
@@ -60,8 +67,13 @@ def parse_message(raw: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> ParsedMe
 
     _run_step(parsed, "headers", _read_headers, message, parsed)
     _run_step(parsed, "body", _read_body, message, parsed)
+    _run_step(parsed, "attachments", _read_attachments, parsed, attachment_limits)
     _run_step(parsed, "new_text", _read_new_text, parsed)
     return parsed
+
+
+def _read_attachments(parsed: ParsedMessage, limits: AttachmentLimits) -> None:
+    parsed.attachment_notes = read_attachments(parsed.attachments, limits)
 
 
 def _run_step(parsed: ParsedMessage, step: str, function, *args) -> None:
@@ -187,6 +199,9 @@ def _read_headers(message: Message, parsed: ParsedMessage) -> None:
         for name, values in raw.items()
     }
     parsed.subject = parsed.header("subject")
+    if len(parsed.subject) > MAX_SUBJECT_CHARS:
+        parsed.subject = parsed.subject[:MAX_SUBJECT_CHARS]
+        defects.append("subject_truncated")
     parsed.date = parsed.header("date") or None
 
     senders = parse_addresses("from", raw.get("from", [])[:1], hint, defects)

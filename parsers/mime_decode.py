@@ -69,6 +69,18 @@ _MESSAGE_ID = re.compile(r"<([^<>]*)>")
 # A local part with an optional domain: bare "mailer-daemon" is kept, "x:@y;" is not.
 _PLAUSIBLE_ADDRESS = re.compile(r"^[^@\s<>()\[\]:;,\"]+(@[^@\s<>()\[\]:;,\"]+)?$")
 
+# RFC 5322 dot-atoms, for the fast path in _simple_addresses. A "." in an unquoted name
+# is left to the strict parser, which flags it as obsolete syntax.
+_ATOM_CHARS = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~\-"
+_DOT_ATOM = rf"[{_ATOM_CHARS}]+(?:\.[{_ATOM_CHARS}]+)*"
+_SIMPLE_MAILBOX = re.compile(
+    rf"[ \t]*(?:(?P<bare>{_DOT_ATOM}@{_DOT_ATOM})"
+    rf"|(?P<name>[{_ATOM_CHARS} \t]*?)[ \t]*<(?P<angle>{_DOT_ATOM}@{_DOT_ATOM})>"
+    rf"|\"(?P<quoted>[^\"\\\r\n]*)\"[ \t]*<(?P<quoted_angle>{_DOT_ATOM}@{_DOT_ATOM})>)[ \t]*"
+)
+
+_ADDRESS_LIST_SPECIAL = re.compile(r'[",;<>()]')
+
 # Address headers longer than this skip the strict parser: it is recursive and slows down
 # sharply on headers built to overflow parsers (thousands of folded encoded words).
 _MAX_STRICT_HEADER = 8192
@@ -259,11 +271,41 @@ def parse_addresses(name: str, raw_values: list[str], hint: str | None, defects:
         text = unfold(raw_to_text(raw, hint, defects)).strip()
         if not text:
             continue
-        strict = _strict_addresses(name, text)
+        strict = _simple_addresses(text)
+        if strict is None:
+            strict = _strict_addresses(name, text)
         if strict is None:
             defects.append(f"bad_header:{name.lower()}")
             strict = lenient_addresses(text, defects)
         addresses.extend(strict)
+    return addresses
+
+
+def _simple_addresses(text: str) -> list[Address] | None:
+    """Read the common address shapes with one pattern, or return None for the strict parser.
+
+    Handles an ASCII list of bare addresses and "Name <address>" mailboxes, or one
+    '"Quoted Name" <address>'. The results equal the strict parser's, which took about
+    ten times as long on such headers (CPython 3.11), and a test compares the two.
+    """
+    if not text.isascii() or "=?" in text:
+        return None
+    pieces = [text] if '"' in text else text.split(",")
+    addresses = []
+    for piece in pieces:
+        found = _SIMPLE_MAILBOX.fullmatch(piece)
+        if found is None:
+            return None
+        if found.group("bare"):
+            display_name, addr_spec = "", found.group("bare")
+        elif found.group("angle"):
+            # The strict parser joins the words of an unquoted name with single spaces.
+            display_name, addr_spec = " ".join(found.group("name").split()), found.group("angle")
+        else:
+            display_name, addr_spec = found.group("quoted").strip(), found.group("quoted_angle")
+        email_address = _clean_email(addr_spec)
+        if email_address:
+            addresses.append(Address(name=display_name, email=email_address))
     return addresses
 
 
@@ -308,10 +350,13 @@ def lenient_addresses(text: str, defects: list[str]) -> list[Address]:
 
 
 def _split_address_list(text: str) -> list[str]:
+    # Only the special characters are visited, so a header of many kilobytes is split
+    # without a Python step per character.
     pieces: list[str] = []
-    current: list[str] = []
+    start = 0
     depth = {"quote": False, "angle": 0, "comment": 0}
-    for char in text:
+    for found in _ADDRESS_LIST_SPECIAL.finditer(text):
+        char = found.group(0)
         if char == '"' and not depth["angle"]:
             depth["quote"] = not depth["quote"]
         elif not depth["quote"]:
@@ -324,11 +369,9 @@ def _split_address_list(text: str) -> list[str]:
             elif char == ")" and depth["comment"]:
                 depth["comment"] -= 1
             elif char in ",;" and not depth["angle"] and not depth["comment"]:
-                pieces.append("".join(current))
-                current = []
-                continue
-        current.append(char)
-    pieces.append("".join(current))
+                pieces.append(text[start:found.start()])
+                start = found.end()
+    pieces.append(text[start:])
     return [piece.strip() for piece in pieces if piece.strip()]
 
 

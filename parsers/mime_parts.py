@@ -26,6 +26,7 @@ from parsers.mime_decode import (
     raw_values,
 )
 from parsers.mime_tnef import read_tnef
+from parsers.mime_uuencode import split_uuencoded
 
 # Limits against hostile nesting; real mail stays far below both.
 MAX_DEPTH = 40
@@ -221,7 +222,23 @@ class PartWalker:
             return
         if (part.get_param("format") or "").lower() == "flowed":
             text = _unflow(text, (part.get_param("delsp") or "").lower() == "yes")
+        if "begin " in text:
+            text = self._take_uuencoded(text, where)
         self.texts[where].plain.append(tidy_text(text))
+
+    def _take_uuencoded(self, text: str, where: str) -> str:
+        """Move inline uuencoded files out of a plain-text body into the attachments."""
+        text, files = split_uuencoded(text)
+        if files:
+            self._note("inline_uuencode")
+        if where == RETURNED:
+            return text  # files of a returned message are not this message's attachments
+        for filename, data in files:
+            filename = self._safe_filename(filename) or f"attachment-{len(self.found) + 1}.bin"
+            content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+            attachment = Attachment(filename=filename, content_type=content_type, size=len(data), payload=data)
+            self.found.append(_FoundAttachment(attachment, True, "attachment", False))
+        return text
 
     def _read_tnef(self, payload: bytes, where: str) -> bool:
         """Add the body and files of a winmail.dat; return False when it could not be read."""
