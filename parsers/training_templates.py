@@ -1,0 +1,551 @@
+"""Sentence templates for the fictional training emails, grouped by category and by move.
+
+A move is one step of a message, such as the opening, a detail or the request. The
+generator in parsers/training_data.py picks one template per move, fills the `{slot}`
+names from an example's slots, and adds greetings, signatures and noise.
+Templates are written for this project; none is taken from a real or shared message.
+"""
+
+from __future__ import annotations
+
+SUPPORT_REQUEST = {
+    "subject": (
+        "Referral - {first} {last}", "CCAS referral {first} {last} {dob}", "Request for support",
+        "Referral for {first} {last}, {year}", "New referral: {initials}", "Support for {first}",
+        "Child unable to attend school due to {condition}", "Medical needs referral - {school}",
+        "Referral to CCAS panel", "{first} {last} - request for education provision",
+        "Please consider at panel: {first} {last}", "referral", "{last}, {first} (DOB {dob})",
+        "Young person unable to attend school", "Education support request - {initials}",
+    ),
+    "opening": (
+        "I am writing as {his} {role_lower} to request support from the panel for {child}, who is in {year} at {school}.",
+        "I'm a {role_lower} with {org} and would like to refer {child} ({dob}) to the CCAS panel.",
+        "Please accept this referral for {child}, who has been unable to attend {school} because of {condition}.",
+        "I would be grateful if the panel could consider {child} for education provision while {he} is unwell.",
+        "I am the {role_lower} currently working with {child} and {his} family and I am seeking support with {his} education.",
+        "I'm contacting you to ask for help for a young person on my caseload, {child}, {year} at {school}.",
+        "Referral to CCAS for {child}, DOB {dob}, attending {school}.",
+        "I have been working with {child} since {month} and I am making a referral because {he} cannot currently attend school.",
+        "We would like to refer {child} to the Children who Cannot Attend School panel.",
+        "I'm writing on behalf of the {org_short} team regarding {child}, who is currently under our care for {condition}.",
+        "Following my clinic appointment with {child} on {date}, I am requesting that the panel considers alternative education for {him}.",
+        "Could the panel please consider a referral for {child}? {He} has {condition} and has not managed school for several weeks.",
+        "I would like to make a referral for {child} ({year}, {school}) who is too unwell to attend school at present.",
+        "I'm emailing to request CCAS support for {child}, who I see as {his} {role_lower}.",
+        "please could {child} be considered for support, {he} is in {year} at {school} and has {condition}",
+        "As {his} social worker I am asking the panel to consider {child} for tuition, as {he} has been out of school since {month}.",
+        "The early help team are working with {child}'s family and education is our main concern.",
+        "I saw {child} in clinic today. {He} has {condition} and I do not think {he} can manage school at present.",
+        "Referral for education support: {child}, {year}, {school}.",
+        "I am referring {child} for consideration by the panel; {his} health needs mean {he} cannot currently attend.",
+    ),
+    "detail": (
+        "{first} has been under our service since {month} with {condition}.",
+        "{He} has managed only {pct} of sessions this term and is exhausted after even short periods in school.",
+        "In my clinical opinion {he} is not well enough to attend school full time at present.",
+        "School have tried a reduced timetable but {first} has not been able to sustain it.",
+        "{His} anxiety is such that {he} is unable to leave the house on most days.",
+        "{He} is due to start {treatment} on {date} and will be immunosuppressed for several months.",
+        "{He} was an inpatient on the children's ward from {date} to {date2}.",
+        "We expect {him} to be unable to attend for at least the next {weeks} weeks.",
+        "{first} is keen to keep up with {his} learning, particularly for {his} GCSE subjects.",
+        "{His} attendance has fallen to {pct} since the start of term and the school have been very supportive.",
+        "The family have engaged well with our service but {first} remains too unwell for the classroom.",
+        "{He} has been seen by the consultant, who supports a period of education away from school.",
+        "{first} is currently on a waiting list for specialist assessment.",
+        "We are working on a graded plan, but realistically a return to school is some months away.",
+        "Home visits show that {he} is isolated and losing contact with friends.",
+        "The Early Help Assessment is attached and identifies education as the main unmet need.",
+        "{He} has been out of school since {date} and school are struggling to meet {his} needs.",
+        "Attached is my clinic letter dated {date}, which sets out {his} current treatment.",
+        "{first} is being treated for {condition} and has frequent hospital appointments.",
+        "{He} cannot tolerate a full school day and needs regular rest.",
+    ),
+    "request": (
+        "Could the panel consider home tuition or online provision for {him}?",
+        "We are asking for {him} to be discussed at the next panel meeting.",
+        "I have attached the referral form, medical evidence and {his} individual healthcare plan.",
+        "I would welcome a conversation about what education can be put in place while {he} recovers.",
+        "Please let me know if you need any further information to support this referral.",
+        "I'd be grateful if the panel could look at a package of tuition alongside a phased return.",
+        "Please find attached a letter from the consultant confirming {his} diagnosis.",
+        "Please could this be considered at the earliest opportunity.",
+        "Could you confirm receipt and let me know when it will be heard at panel?",
+        "I am happy to attend the panel to present the referral if that would help.",
+    ),
+    "consent": (
+        "Parents are aware of this referral and have given consent.",
+        "Mum has consented to this information being shared with the panel.",
+        "The family are in agreement and would welcome support.",
+        "{first} and {his} parents have been involved in the referral and agree with it.",
+        "Consent to share has been obtained from {his} dad.",
+    ),
+}
+
+SCHOOL_NOTIFICATION = {
+    "subject": (
+        "Absence notification - {first} {last}", "Pupil absence {year}", "{first} {last} - attendance",
+        "Notification of long-term absence", "Medical absence: {initials} {year}",
+        "15 days absence - {first} {last}", "Attendance concern {first} {last}",
+        "Pupil off school since {date}", "Notification from {school}", "Absence over 15 days",
+        "child not attending", "{school} - pupil unable to attend", "FAO CCAS: absence {first}",
+    ),
+    "opening": (
+        "I am writing to let you know that {child} in {year} has not attended school since {date}.",
+        "We wish to notify you that {child} ({year}) has now been absent for {days} school days due to illness.",
+        "Just to make you aware, {first}'s attendance has dropped to {pct} this term.",
+        "I'm emailing rather than using the portal as I have not been able to log in.",
+        "{child} has been off school since {date} with {condition}, and mum has sent in a note from the GP.",
+        "This is to notify the local authority that {child}, a pupil in {year} at {school}, has been absent for more than 15 school days.",
+        "We have a pupil, {child}, who has not been in school for {weeks} weeks because of ill health.",
+        "I am the {role_lower} at {school} and I'm letting you know about {child}, whose attendance is now {pct}.",
+        "{first} {last} in {year} has missed {days} days this half term, mostly due to {condition}.",
+        "Please note that {child} (DOB {dob}, UPN {upn}) has been absent continuously since {date}.",
+        "We are notifying you of an extended absence for {child}, who is in hospital following surgery.",
+        "{child} in our {year} has been absent on and off since {month} and has now reached 15 days.",
+        "as requested we are letting you know {child} has been absent since {date} with illness",
+        "Please be advised that {child} has been signed off school by {his} GP for {weeks} weeks.",
+        "We have not been able to use the portal, so I am emailing the absence notification for {child}.",
+        "One of our pupils, {child} in {year}, has been unable to attend since {date} because of {condition}.",
+        "{child} ({year}) has been absent since {date}; parents report that {he} has {condition}.",
+    ),
+    "detail": (
+        "The absences have mostly been on Mondays and Fridays.",
+        "Mum rings in each morning to report {him} unwell.",
+        "We have a fit note from the GP covering the next four weeks.",
+        "This is now {days} consecutive school days.",
+        "{His} overall attendance for the year is {pct}.",
+        "We have sent work home but very little has been returned.",
+        "Our attendance officer carried out a home visit on {date} and {first} was seen.",
+        "The family have told us {he} is waiting for an appointment with the paediatrician.",
+        "{He} had a period of absence last year as well, but returned after Easter.",
+        "We are not aware of any other agencies involved at present.",
+        "School have offered a reduced timetable but this has not been taken up.",
+        "{He} is in hospital at the moment and we do not yet know when {he} will be discharged.",
+        "Attached is {his} attendance certificate and the school's absence log.",
+        "Form tutor contact has been maintained by phone each week.",
+    ),
+    "request": (
+        "Please let us know if you need anything further from school.",
+        "Could you advise whether we now need to complete a referral?",
+        "I understand we should use the portal, so please let me know if I need to resubmit this there.",
+        "We will keep you updated if anything changes.",
+        "Please let me know what the next steps are.",
+        "I have logged this on our system and would be grateful for confirmation that you have received it.",
+        "We're happy to provide the attendance register if that helps.",
+    ),
+}
+
+CHANGE_OF_CIRCUMSTANCES = {
+    "subject": (
+        "Update - {first} {last}", "RE: {first} {last} - update", "Change of circumstances: {ref}",
+        "{ref} update", "Update on {first}", "{first} {last} {dob} - attendance update",
+        "Change of school - {first} {last}", "{initials} - hospital admission", "Update for panel: {first}",
+        "{first} returned to school", "Re: CCAS case {ref}", "Please update records - {first} {last}",
+        "news on {first}", "{first} {last}: reduced timetable",
+    ),
+    "opening": (
+        "I wanted to give you an update on {child} ({ref}), who is currently supported through CCAS.",
+        "Further to my referral in {month}, I have an update on {child}.",
+        "Just a quick update on {child}, who was discussed at panel on {panel_date}.",
+        "I'm writing to let the panel know about a change for {child} (case ref {ref}).",
+        "Following the panel's decision in {month}, I thought you'd want to know how {child} is getting on.",
+        "An update on {child}, {year}, who currently receives {service}.",
+        "Please note a change of circumstances for {child}, DOB {dob}.",
+        "Update on {child}, who you are already supporting.",
+        "I'm the {role_lower} for {child}, who is known to the panel, and there has been a change.",
+        "With regards to {child} ({ref}), please see the latest position below.",
+        "quick update on {first} {last} who is open to you",
+        "We wanted to let you know that {child}, whom you are already supporting, has had a change in circumstances.",
+        "Further to the panel's review of {child} in {month}, please note the following.",
+    ),
+    "change": (
+        "{first} is now attending school three mornings a week and coping well.",
+        "{He} returned to school full time on {date} and has had 100% attendance since.",
+        "{He} is now on a reduced timetable of two hours a day, increasing each fortnight.",
+        "{His} attendance this half term is {pct}, up from {pct2} last term.",
+        "{first} has stopped engaging with {service} and has not logged on for two weeks.",
+        "{He} was admitted to hospital on {date} and is expected to stay for at least a week.",
+        "{He} has been discharged from hospital and is recovering at home.",
+        "{He} started new medication last month and {his} energy levels have improved.",
+        "{first} has been discharged from CAMHS as {he} no longer meets their threshold.",
+        "The family moved to the {council} area on {date}, so {first} will transfer to a school there.",
+        "{first} moved to a new foster placement on {date} and is now living out of county.",
+        "{He} has been offered a place at {school2} and starts on {date}.",
+        "{He} is now dual registered with the hospital school.",
+        "{first} was permanently excluded from {school} on {date}.",
+        "{He} has received a five-day suspension following an incident on {date}.",
+        "{His} diagnosis of {condition} has now been confirmed by the consultant.",
+        "Tuition has been going well and {first} completed {his} mock exams at home.",
+        "{first} has relapsed and is unable to manage any time in school at the moment.",
+        "{He} is now engaging with {service} for {hours} hours a week.",
+        "{He} has begun a phased return to {school}, starting with one lesson a day.",
+        "{His} surgery has been postponed to {date}, so the tuition will need to continue.",
+        "We now think {he} will be ready to return after half term.",
+        "{first}'s mum has told us the family will be moving abroad at the end of term.",
+        "{first} no longer needs tuition as {he} has returned to {school}.",
+        "There has been a change to {his} medication and {he} is now much more settled.",
+        "{He} has been attending the hospital school daily since {date}.",
+    ),
+    "follow_up": (
+        "We feel the case could be closed at the next panel if this continues.",
+        "Please update {his} record accordingly.",
+        "I will send another update after the review meeting on {date}.",
+        "Could this be noted for the next panel review?",
+        "Happy to discuss if the panel needs more detail.",
+        "The school are aware and are supportive of the plan.",
+        "No action needed from the panel at this stage, this is for information.",
+        "We may need to look again at the level of tuition.",
+    ),
+}
+
+QUERY = {
+    "subject": (
+        "Query", "Quick question", "Referral criteria", "Next panel date?", "CCAS process question",
+        "Question about referrals", "Enquiry", "Medical evidence - what is needed?", "Referral form",
+        "RE: thank you", "Thanks", "Re: update", "Advice please", "Panel dates {year_label}",
+        "Distribution list", "Who do I contact?", "question re tuition",
+    ),
+    "question": (
+        "Could you tell me what the criteria are for a referral to the CCAS panel?",
+        "When is the next panel meeting, and what is the deadline for papers?",
+        "Is the referral form on the website the current version?",
+        "Do we need medical evidence from a consultant, or is a letter from the GP enough?",
+        "Who is the right person to speak to about tuition for a pupil moving into the county?",
+        "Can schools refer directly, or does the referral have to come from a health professional?",
+        "How long does it usually take to hear back after a referral has been submitted?",
+        "I'm the new SENCo at {school}; could you add me to the panel distribution list?",
+        "Is there any guidance for schools on the 15-day absence duty?",
+        "Could you send me a copy of the panel's terms of reference?",
+        "What does the panel expect schools to have tried before a referral is made?",
+        "Does the panel accept referrals for children in reception?",
+        "Is the portal down? I keep getting an error when I try to log in.",
+        "We have a {year_plain} student with long-term anxiety; would that meet the threshold, or should we go through early help first?",
+        "If a child is already receiving hospital education, does the school still need to refer?",
+        "Can you confirm whether the panel still meets on {weekday}s?",
+        "What is the process if a pupil's medical evidence has expired?",
+        "Who funds tuition for a child who lives in one authority but attends school in another?",
+        "Could you clarify how many hours of tuition the panel normally offers?",
+        "Is there a named contact for CCAS queries now that the coordinator has changed?",
+        "hi is there a form we need to fill in for a child who cant attend due to illness or do we just email",
+        "Does a referral need parental consent before it is sent, or can consent follow?",
+        "Could you let me know whether the panel meets during the school holidays?",
+        "Is there a template for the medical evidence letter?",
+        "Please could you remind me of the email address for the SEND team?",
+        "Do we send attendance data to you or to the attendance team?",
+        "What should schools do if a safeguarding concern arises while a pupil is receiving tuition?",
+        "Is the CCAS panel the same as the medical needs panel, or are they separate?",
+    ),
+    "context": (
+        "I've looked on the local offer website but couldn't find the answer.",
+        "We're updating our attendance policy and want to get this right.",
+        "Our head has asked me to check before we make any referrals.",
+        "This isn't about a particular pupil yet, I just want to understand the process.",
+        "I'm new in post so apologies if this is an obvious question.",
+        "A colleague mentioned the process had changed this year.",
+    ),
+    "thanks": (
+        "Thank you for letting me know.",
+        "Many thanks for the update, much appreciated.",
+        "Thanks, received.",
+        "Great, thank you for your help with this.",
+        "Thanks for getting back to me so quickly.",
+        "Thank you, that's really helpful.",
+        "Noted, thanks very much.",
+        "Thanks for the update on {first}, that's good to hear.",
+        "Thank you for sending the panel outcome through.",
+        "thanks for this",
+        "Lovely, thanks for confirming.",
+        "Thank you all for your support with {first}, it has made a real difference.",
+    ),
+}
+
+EHCP = {
+    "subject": (
+        "{first} {last} - EHCP", "EHCP pupil unable to attend", "RE: {first} {last} EHC plan",
+        "Draft EHCP decision - {first} {last}", "{initials} EHCP - absence", "Child with EHCP - {school}",
+        "Referral - {first} {last} (EHCP)", "Annual review - {first} {last}", "EHC plan {first}",
+        "Update on {first}", "Referral for {first} {last}", "{first} {last} not attending",
+    ),
+    "status": (
+        "{first} has an EHCP, which names {school}.",
+        "{He} has an Education, Health and Care Plan that was finalised in {month}.",
+        "The local authority has made the decision to issue a draft EHCP for {first}.",
+        "Following the EHC needs assessment, it has been agreed to issue a draft plan.",
+        "{He} already has an EHC plan for autism and speech and language needs.",
+        "As {he} has an EHCP, I understand this may need to go to the SEND team.",
+        "{His} EHCP was issued last year and the annual review is due on {date}.",
+        "We have just received the decision to issue a draft Education, Health and Care Plan.",
+        "{first} is a pupil with an EHCP; section F specifies a full-time placement at {school}.",
+        "The EHCP annual review took place on {date} and recommended a change of placement.",
+        "{He} has had an EHCP since {year_plain_past}.",
+        "SEND have confirmed a draft EHCP will be issued within the next few weeks.",
+        "{first} has an EHC plan and is supported by a 1:1 teaching assistant.",
+    ),
+    "situation": (
+        "{He} has not been able to attend since {date} because of {condition}.",
+        "{His} attendance has dropped to {pct} and the placement is breaking down.",
+        "The school feel they can no longer meet {his} needs without additional support.",
+        "{He} has been unwell with {condition} and is currently at home.",
+        "{first} has been out of education for {weeks} weeks.",
+        "Mum has asked whether tuition can be put in place while the plan is reviewed.",
+        "We're concerned that the provision in {his} plan is not being delivered while {he} is off.",
+    ),
+    "request": (
+        "Could you forward this to the SEND caseworker?",
+        "Please could the panel advise on interim provision?",
+        "I'd be grateful if you could pass this to the relevant SEND officer.",
+        "Please let me know who is best placed to pick this up.",
+        "Can this be considered alongside the EHCP review?",
+        "I have attached the plan and the latest review paperwork.",
+    ),
+}
+
+ACTION_UPDATE = {
+    "subject": (
+        "Panel action - {first} {last}", "Action log update", "RE: CCAS panel actions {panel_date}",
+        "Update on my action - {initials}", "Actions from panel", "{ref} - action update",
+        "Action: {first} {last}", "Panel actions - update from {role_short}", "Re: actions",
+        "action complete - {first}", "Outstanding actions {panel_date}",
+    ),
+    "opening": (
+        "Update on my action from panel on {panel_date} for {child} ({ref}).",
+        "Following last week's panel, my action was to {action}.",
+        "Re the action agreed at panel for {child}: {action}.",
+        "As agreed at panel, I took the action to {action} for {child}.",
+        "An update on the actions I picked up at the {panel_date} panel.",
+        "Action for {child} ({ref}): {action}.",
+        "I said I would {action} for {child} at the last meeting, so here is where it stands.",
+        "As discussed at panel, I have now followed up on my action for {child}.",
+        "Closing the loop on my action from the {panel_date} meeting: {action}.",
+        "For the action log: {child}, action to {action}.",
+        "update re my panel action for {first} {last}",
+    ),
+    "outcome": (
+        "{outcome}",
+    ),
+    "closing": (
+        "Happy to discuss at the next panel.",
+        "Please update the action log.",
+        "I'll carry this forward to the next meeting.",
+        "Let me know if the panel needs anything else from me.",
+        "Can this be marked as complete?",
+        "I'll report back once I hear from the family.",
+    ),
+}
+
+PARENT_CONTACT = {
+    "subject": (
+        "My son {first}", "My daughter", "{first} {last}", "help please", "Re: {first}",
+        "Complaint", "Tuition for my son", "no one has called me back", "{first} {last} {year}",
+        "Can someone ring me", "My child can't go to school", "School", "question about my daughter's education",
+        "{first}", "",
+    ),
+    "opening": (
+        "My son {first} is in {year} at {school} and hasn't been to school since {month}.",
+        "I am writing about my daughter {first} {last}, who has {condition}.",
+        "{relation_line} and I don't know who else to contact.",
+        "The school told me to email you about my {son} {first}.",
+        "My {son} {first} has been off school for {weeks} weeks and is really struggling.",
+        "I'm writing to ask for help for my {son}, {he} can't go to school because of {his} {condition}.",
+        "Hi, {relation_line}. {He} was referred to you by the hospital in {month}.",
+        "{relation_line}. I was told {first} would be discussed at panel but I've heard nothing since.",
+        "my {son} {first} {last} has {condition} and school say they can't do anything more",
+        "Our {son} {first} (DOB {dob}) has been unable to attend {school} since {date}.",
+        "We are {first}'s foster carers and wanted to contact you directly about {his} schooling.",
+        "Hello, I'm the parent of {child} in {year} at {school}.",
+        "I am writing regarding my {son}, {child}, who attends {school} and has been unable to attend since {date}.",
+        "I would like to request support for my {son}'s education while {he} is unwell.",
+        "I wish to raise a concern about the education my {son} is receiving while {he} is off sick.",
+        "Further to my conversation with the school, I am contacting you about my {son} {first}.",
+        "I am contacting you as the parent of {child}, who is in {year}.",
+    ),
+    "detail": (
+        "{He} gets so anxious in the mornings that {he} is physically sick.",
+        "I've had to give up work to look after {him}.",
+        "{He} is missing out on {his} education and falling behind {his} friends.",
+        "The consultant has said {he} is not well enough for school.",
+        "The tuition has been cancelled three times this month.",
+        "I'm worried {he} won't get any GCSEs at this rate.",
+        "School keep sending letters about {his} attendance and I'm at my wits' end.",
+        "{He} used to love school, this isn't like {him}.",
+        "We've been waiting for CAMHS for over a year.",
+        "I have attached the hospital letter.",
+    ),
+    "request": (
+        "Can someone please call me on {phone}?",
+        "What can I do to get {him} some help?",
+        "Please can you tell me what happens next.",
+        "I would like to know why the tuition has stopped.",
+        "Could you let me know when the next panel is?",
+        "I want to make a formal complaint about how this has been handled.",
+        "Is there anything you can do?",
+        "I just want {him} to have some education.",
+    ),
+}
+
+UNRELATED = {
+    "newsletter": (
+        ("{council} Schools Bulletin - {month} edition",
+         "In this issue: INSET day reminders, free CPD webinars and holiday activity funding. "
+         "Booking is now open for the summer term governor training programme. "
+         "View this email in your browser. To unsubscribe from this mailing list click here."),
+        ("Education Weekly: your news round-up",
+         "Top stories this week: new Ofsted framework consultation, teacher pay award, "
+         "and the latest attendance statistics. Read more on our website. "
+         "You are receiving this because you subscribed. Manage your preferences."),
+        ("Safeguarding training dates {month}",
+         "Places are available on Level 2 safeguarding refresher courses. Sessions run online "
+         "and face to face across the county. Please book through the learning portal. "
+         "This bulletin is sent to all education settings."),
+        ("Staff news and events",
+         "Congratulations to our long service award winners! The staff choir is looking for new members, "
+         "and the summer social will be held on {date}. Don't forget to complete the staff survey."),
+        ("SEND & Inclusion Conference 2026 - early bird tickets",
+         "Join leading speakers on EHCPs, attendance and inclusion at our national conference. "
+         "Early bird tickets end on {date}. Group discounts available for schools and local authorities."),
+        ("Free webinar: improving attendance",
+         "Register now for our free 45-minute webinar on persistent absence, with practical tips for "
+         "school leaders. Can't make it live? Register anyway and we'll send the recording."),
+    ),
+    "marketing": (
+        ("Boost attendance with our app",
+         "Schools using our attendance app see fewer unauthorised absences within one term. "
+         "Book a no-obligation demo today. Reply STOP to opt out."),
+        ("Online tutors for pupils who can't attend school",
+         "We are a tuition agency offering DBS-checked online tutors for children who are out of school "
+         "for medical reasons. Local authorities can commission us directly. Call our sales team for a quote."),
+        ("Exclusive offer on classroom furniture",
+         "Save 30% on ergonomic chairs and desks this month only. Free delivery on orders over 500 pounds. "
+         "Visit our online shop."),
+        ("Partnership opportunity",
+         "I came across your team online and would love to discuss how our wellbeing platform could support "
+         "your young people. Do you have 15 minutes next week for a call?"),
+        ("Your free printer ink sample",
+         "Claim your free sample pack today. Limited stock, first come first served."),
+        ("Survey: tell us what you think",
+         "We'd love your feedback on our new website. The survey takes five minutes and you could win a voucher."),
+    ),
+    "phishing": (
+        ("Action required: password expiry",
+         "Your mailbox password expires today. Verify your account now to avoid losing access to your email. "
+         "Click the link below and enter your login details."),
+        ("You have received a voice message",
+         "A new voicemail (0:42) is waiting for you. Listen to the message using the secure link. "
+         "This link expires in 24 hours."),
+        ("Overdue invoice INV-{digits}",
+         "Please find attached the overdue invoice. Payment must be made today to avoid legal action. "
+         "Open the attachment to view the amount owed."),
+        ("Document shared with you",
+         "A document has been shared with you for review and signature. Sign in with your work email "
+         "to view the document."),
+        ("Mailbox storage full",
+         "Your mailbox has reached its storage limit and incoming mail will be rejected. "
+         "Upgrade your quota now by confirming your credentials."),
+        ("Congratulations!",
+         "You have been selected to receive a gift card. Claim your reward within 48 hours by entering your "
+         "bank details."),
+    ),
+    "wrong_inbox": (
+        ("School transport query",
+         "Hi, I think this should go to the school transport team. My neighbour's taxi didn't turn up "
+         "this morning. Can you pass this on? Thanks"),
+        ("Timesheet {month}",
+         "Please find attached my timesheet for {month}. Could you forward it to payroll? Thank you."),
+        ("Room booking",
+         "Can I book the meeting room on the second floor for {weekday} 10-12? It's for the finance team."),
+        ("Car park closure",
+         "Reminder: the staff car park will be closed on {date} for resurfacing. Please use the overflow car park."),
+        ("Leaving collection",
+         "We're collecting for Pat's retirement gift. If you'd like to contribute, the envelope is on my desk."),
+        ("Council tax",
+         "I've been charged twice for my council tax this month. Please can someone sort this out?"),
+        ("School admissions appeal",
+         "I want to appeal against the secondary school place we were offered. Who do I send the form to?"),
+        ("Lunch order Friday",
+         "Final call for the team lunch order for Friday. Please add your choice to the spreadsheet by noon."),
+        ("IT outage tonight",
+         "Planned maintenance will take the finance system offline from 6pm. No action needed."),
+        ("Wrong address",
+         "Sorry, I think I have the wrong email address. I was trying to reach the housing repairs team "
+         "about a leak in my kitchen."),
+        ("Parking permit renewal",
+         "Your staff parking permit expires at the end of the month. Renew online before {date}."),
+        ("Job vacancy: teaching assistant",
+         "We are recruiting a teaching assistant for September. Please share with anyone who may be interested. "
+         "Closing date {date}."),
+        ("Fundraising for the children's ward",
+         "Our team is running a sponsored walk to raise money for the children's ward. "
+         "Please sponsor us if you can!"),
+    ),
+}
+
+# Sentences that signal a child at risk of harm (urgent).
+URGENT = (
+    "{He} disclosed to staff this morning that {he} has been self-harming.",
+    "Mum called to say {first} went missing overnight and the police are involved.",
+    "{first} has been reported missing from home since yesterday evening.",
+    "{He} told me {he} wants to die and has made a plan.",
+    "We have made a safeguarding referral to children's social care today following a disclosure.",
+    "{first} took an overdose at the weekend and was admitted to A&E.",
+    "There are current child protection concerns and a strategy meeting is being held tomorrow.",
+    "{He} has not been seen by anyone since {date} and the family are not answering the door.",
+    "Staff noticed bruising on {his} arms and {he} said {he} is scared to go home.",
+    "We believe {first} may be at risk of criminal exploitation.",
+    "{He} has fresh cuts on {his} wrists and I am very worried about {his} safety.",
+    "There has been a serious incident of domestic abuse at home and {first} witnessed it.",
+    "{first} has expressed suicidal thoughts this week.",
+    "Mum is frightened because {first} said last night that {he} wants to end {his} life.",
+    "{His} whereabouts are unknown and we are worried for {his} safety.",
+    "{He} is at risk of significant harm and I have contacted the MASH.",
+)
+
+# Mentions of risk that are negated or historic, so NOT urgent.
+NOT_URGENT_RISK = (
+    "There are no safeguarding concerns.",
+    "No current safeguarding concerns are known to school.",
+    "There is a history of self-harm in Year 7 but none for over two years.",
+    "Previous child protection plan closed in 2022; no current concerns.",
+    "No safeguarding issues have been identified.",
+    "Social care are not involved and there are no concerns about home.",
+    "{He} has no history of self-harm.",
+    "I can confirm there are no child protection concerns.",
+    "The family were previously known to early help, which closed last year.",
+    "Safeguarding: none known.",
+)
+
+# EHCP sentences that leave a message outside the ehcp category.
+EHCP_NOT_ISSUED = (
+    "{He} does not have an EHCP.",
+    "{first} is on SEN support and does not have an EHC plan.",
+    "An EHC needs assessment was requested in {month} and we are still waiting for a decision.",
+    "No EHCP.",
+    "{He} has no EHCP and there are no plans to apply for one.",
+    "The LA decided not to carry out an EHC needs assessment.",
+    "EHCP: no",
+    "School are considering whether to request an EHC needs assessment.",
+)
+
+GREETINGS = (
+    "Hi", "Hello", "Dear CCAS team", "Good morning", "Good afternoon", "Dear Sir/Madam", "Hi all",
+    "Dear colleagues", "Hello team", "Dear panel", "Morning", "Hiya", "To whom it may concern",
+    "Dear {panel_contact}", "Hi {panel_contact}",
+)
+SIGN_OFFS = (
+    "Kind regards", "Many thanks", "Best wishes", "Thanks", "Regards", "Warm regards",
+    "Thank you", "With thanks", "Best", "Thanks again", "Yours faithfully", "Yours sincerely",
+    "Many thanks in advance", "cheers",
+)
+FOOTERS = (
+    "This email and any attachments are confidential and intended solely for the addressee. "
+    "If you have received it in error, please notify the sender and delete it.",
+    "Please consider the environment before printing this email.",
+    "This message has been scanned for viruses.",
+    "CONFIDENTIALITY NOTICE: the information in this email may be legally privileged.",
+    "My working days are Monday to Wednesday.",
+    "I work flexibly, so please don't feel obliged to reply outside your working hours.",
+    "Views expressed in this email are those of the sender and not necessarily of the organisation.",
+    "Follow us on social media for the latest news.",
+    "Pronouns: she/her",
+    "Pronouns: he/him",
+)
