@@ -763,6 +763,8 @@ class ReceivedMessage(NamedTuple):
     mail_from: str
     rcpt_tos: list[str]
     data: bytes
+    # time.time() when the server accepted the message, just before it replied 250.
+    accepted_at: float = 0.0
 
 
 class _CollectingHandler:
@@ -775,7 +777,7 @@ class _CollectingHandler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         # original_content is the message as sent, before aiosmtpd decodes anything.
         data = envelope.original_content or b""
-        message = ReceivedMessage(envelope.mail_from or "", list(envelope.rcpt_tos), data)
+        message = ReceivedMessage(envelope.mail_from or "", list(envelope.rcpt_tos), data, time.time())
         with self.condition:
             self.messages.append(message)
             self.condition.notify_all()
@@ -786,7 +788,8 @@ class SmtpServer:
     """An aiosmtpd SMTP server on 127.0.0.1 that offers STARTTLS and AUTH PLAIN/LOGIN.
 
     Every message it accepts is stored in `messages` as a ReceivedMessage
-    (mail_from, rcpt_tos, data). AUTH is offered only after STARTTLS and accepts only
+    (mail_from, rcpt_tos, data, accepted_at). stop() and start() again keep the port.
+    AUTH is offered only after STARTTLS and accepts only
     `username` and `password`. With `require_starttls`, the server rejects every command
     but EHLO, HELO, NOOP, RSET, QUIT and STARTTLS until the client has issued STARTTLS.
     With `require_auth`, it rejects MAIL FROM until the client has authenticated.
@@ -831,7 +834,9 @@ class SmtpServer:
         """Start the server in a background thread; it is ready to accept connections on return."""
         if self._controller is not None:
             return
-        self.port = find_free_port()
+        # A restarted server keeps its port, so clients configured for it reach it again.
+        if self.port is None:
+            self.port = find_free_port()
         controller = Controller(
             self._handler,
             hostname=self.host,
