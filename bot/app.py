@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 
+from sqlalchemy.exc import OperationalError
+
 from bot.config import Config, read_secret
+from bot.errors import RemoteError
 from bot.mailboxes.folder import FolderMailbox
 from bot.mailboxes.imap import ImapMailbox
 from bot.pipeline import Context
@@ -16,9 +19,15 @@ from store.records import Store
 
 
 def open_store(config: Config) -> Store:
-    """Open the configured store and bring its schema up to date."""
+    """Open the configured store and bring its schema up to date; a locked database raises RemoteError."""
     engine = create_store_engine(config.store_url, config.store.sqlite_busy_timeout_ms)
-    upgrade_schema(engine)
+    try:
+        upgrade_schema(engine)
+    except OperationalError as error:
+        message = str(error.orig).lower()
+        if "locked" in message or "busy" in message:
+            raise RemoteError("database locked") from error
+        raise
     return Store(engine)
 
 
@@ -33,9 +42,18 @@ def build_context(config: Config, store: Store, today: date | None = None) -> Co
 
 
 def build_mailbox(config: Config):
+    if config.mailbox.backend == "graph":
+        from bot.microsoft import build_graph_mailbox
+        return build_graph_mailbox(config)
+    if config.mailbox.backend == "ews":
+        from bot.microsoft import build_ews_mailbox
+        return build_ews_mailbox(config)
     if config.mailbox.backend == "imap":
         imap = config.mailbox.imap
-        if imap.auth == "xoauth2":
+        if imap.auth == "xoauth2" and imap.oauth2_tenant_id:
+            from bot.microsoft import imap_oauth2_token
+            secret = imap_oauth2_token(config)
+        elif imap.auth == "xoauth2":
             secret = read_secret(imap.oauth2_token_env, "mailbox.imap.oauth2_token_env")
         else:
             secret = read_secret(imap.password_env, "mailbox.imap.password_env")
@@ -47,6 +65,12 @@ def build_mailbox(config: Config):
 
 
 def build_sender(config: Config):
+    if config.sending.backend == "graph":
+        from bot.microsoft import build_graph_sender
+        return build_graph_sender(config)
+    if config.sending.backend == "ews":
+        from bot.microsoft import build_ews_sender
+        return build_ews_sender(config)
     if config.sending.backend == "smtp":
         smtp = config.sending.smtp
         password = read_secret(smtp.password_env, "sending.smtp.password_env") if smtp.username else ""

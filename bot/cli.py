@@ -16,7 +16,7 @@ log = logging.getLogger("bot")
 
 # Modules that add their own subcommands: each has register(subparsers), and its
 # handlers receive the parsed arguments and return the exit status.
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = ["bot.bench", "bot.health", "bot.train", "bot.panel_cli", "bot.backfill", "bot.queue_cli"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,27 +39,36 @@ def _parser() -> argparse.ArgumentParser:
                         help="configuration file (default: $CCAS_BOT_CONFIG or config.toml)")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    run = commands.add_parser("run", help="poll the mailbox at the configured interval until stopped")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    run = commands.add_parser("run", help="poll the mailbox at the configured interval until stopped",
+                              description="Poll at [bot] poll_interval_seconds until SIGTERM or SIGINT; "
+                                          "a poll in progress finishes first.")
     run.set_defaults(handler=_run)
 
-    poll = commands.add_parser("poll", help="poll the mailbox")
-    poll.add_argument("--once", action="store_true", required=True, help="poll once and exit")
+    poll = commands.add_parser("poll", help="poll the mailbox once and print what happened to each message")
+    poll.add_argument("--once", action="store_true", help="poll once and exit (the default; kept for scripts)")
     poll.set_defaults(handler=_poll)
 
-    importer = commands.add_parser("import", help="import a register from a CSV file")
-    importer.add_argument("register", choices=["schools", "cases"])
-    importer.add_argument("file", type=Path)
+    importer = commands.add_parser(
+        "import", help="import the schools or case register from a CSV file",
+        description="Add or update schools (by URN) or cases (by case_id). Column names are matched "
+                    "loosely; see the README for the columns and bot/demo_registers/ for examples.")
+    importer.add_argument("register", choices=["schools", "cases"], help="which register to import")
+    importer.add_argument("file", type=Path, nargs="?",
+                          help="CSV file (default: [registers] schools_csv or cases_csv in the configuration)")
     importer.set_defaults(handler=_import)
 
     evaluate = commands.add_parser("eval", help="triage a labelled corpus offline and score it")
-    evaluate.add_argument("corpus", type=Path)
+    evaluate.add_argument("corpus", type=Path,
+                          help="folder with emails/*.eml, JSON labels and register/, or any folder of .eml files")
     evaluate.add_argument("--predictions", type=Path, help="write one JSON line per message here")
     evaluate.add_argument("--json", action="store_true", help="print the scores as JSON")
     evaluate.set_defaults(handler=_eval)
 
     demo = commands.add_parser("demo", help="run one poll over the shipped fictional mail in var/demo")
     demo.add_argument("--folder", type=Path, default=Path("var/demo"),
-                      help="where the demo's mailbox, database and outbox go (emptied first)")
+                      help="where the demo's mailbox, database and outbox go; a folder from an earlier "
+                           "demo is emptied first, any other non-empty folder is refused")
     demo.set_defaults(handler=_demo)
 
     for module_name in COMMAND_MODULES:
@@ -67,11 +76,23 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ccas-bot")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def setup_logging(config: Config | None, level: str | None = None) -> None:
     logging.basicConfig(level=level or (config.bot.log_level if config else "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     # imapclient logs protocol lines at DEBUG, which carry addresses and subjects.
     logging.getLogger("imapclient").setLevel(logging.WARNING)
+    # Migrations and the scheduler log every step at INFO, which buries the bot's own lines.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 def load(args) -> Config:
@@ -94,7 +115,19 @@ def _run(args) -> int:
     def poll() -> None:
         Intake(build_mailbox(config), build_context(config, store), sender).poll_once()
 
-    run_forever(config, poll)
+    def remind() -> None:
+        from datetime import datetime
+        from zoneinfo import ZoneInfo
+
+        from bot.outcomes import send_action_reminders
+        send_action_reminders(store, config, datetime.now(ZoneInfo(config.bot.timezone)).date())
+
+    if config.mailbox.backend == "imap" and config.mailbox.imap.idle:
+        from bot.idle import run_with_idle
+        # NOTE: in IDLE mode reminders are not scheduled; run `ccas-bot reminders --once` from a timer.
+        run_with_idle(config, poll, lambda: build_mailbox(config))
+    else:
+        run_forever(config, poll, daily=remind)
     return 0
 
 
@@ -104,8 +137,10 @@ def _poll(args) -> int:
     from bot.report import print_poll
 
     config = load(args)
+    mailbox = build_mailbox(config)
+    sender = build_sender(config)
     store = open_store(config)
-    summary = Intake(build_mailbox(config), build_context(config, store), build_sender(config)).poll_once()
+    summary = Intake(mailbox, build_context(config, store), sender).poll_once()
     print_poll(summary)
     return 0
 
@@ -115,13 +150,24 @@ def _import(args) -> int:
     from bot.registers import import_cases, import_schools
 
     config = load(args)
-    store = open_store(config)
-    if not args.file.is_file():
-        print(f"ccas-bot: file {args.file} not found", file=sys.stderr)
+    path = args.file
+    if path is None:
+        configured = config.registers.schools_csv if args.register == "schools" else config.registers.cases_csv
+        if not configured:
+            print(f"ccas-bot: no file given and [registers] {args.register}_csv is empty", file=sys.stderr)
+            return 2
+        path = config.path(configured)
+    if not path.is_file():
+        print(f"ccas-bot: file {path} not found", file=sys.stderr)
         return 2
+    store = open_store(config)
+    from tqdm import tqdm
+
     importer = import_schools if args.register == "schools" else import_cases
-    for line in importer(store, args.file).lines():
-        print(line)
+    summary = importer(store, path, progress=lambda rows: tqdm(
+        rows, desc=f"import {args.register}", unit="row", file=sys.stderr))
+    for line in summary.lines():
+        print(f"{args.register} register: {line}")
     return 0
 
 

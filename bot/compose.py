@@ -35,6 +35,20 @@ def missing_documents(triage: Triage) -> list[str]:
     return wanted
 
 
+def forward_reasons(triage: Triage) -> list[str]:
+    """Say in words why a message goes to SEND, for the cover note."""
+    reasons = []
+    if "ehcp:from_register" in triage.reasons:
+        reasons.append("the case register shows the SEND team leads this case")
+    if triage.ehcp == "draft_decision":
+        reasons.append("the message says a decision to issue a draft EHCP has been made")
+    elif triage.ehcp == "has_ehcp":
+        reasons.append("the message says the child has an EHCP")
+    elif triage.ehcp == "assessment":
+        reasons.append("an EHC needs assessment is under way and the policy sends these to SEND")
+    return reasons or ["the message was classified as an EHCP case"]
+
+
 def compose_mail(triage: Triage, context: Context) -> list[PlannedMail]:
     """Render the mail a decision calls for. Automatic mail is never answered."""
     decision = triage.decision
@@ -42,6 +56,8 @@ def compose_mail(triage: Triage, context: Context) -> list[PlannedMail]:
     mail: list[PlannedMail] = []
     case_reference = triage.match.case_id or getattr(triage, "new_case_id", None)
     marking = protective_marking(triage.message.subject)
+    if not marking and case_reference:
+        marking = config.routing.default_protective_marking
     base = {
         "la_name": config.council.la_name,
         "case_reference": case_reference,
@@ -59,7 +75,7 @@ def compose_mail(triage: Triage, context: Context) -> list[PlannedMail]:
             mail.append(_reply(triage, context, "duty_urgent_alert", recipient, base, thread=False))
 
     if decision.forward_to_send:
-        context_send = {**base, "forward_reasons": [r for r in triage.reasons if r.startswith(("ehcp", "category:ehcp"))] or ["ehcp"]}
+        context_send = {**base, "forward_reasons": forward_reasons(triage)}
         rendered = context.renderer.render("send_team_forward", context_send)
         message = build_forward(original_raw=triage.raw, original=triage.message,
                                 sender=config.council.ccas_inbox, recipient=config.council.send_inbox,

@@ -13,6 +13,7 @@ import tomllib
 import typing
 import zoneinfo
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,36 @@ class TrustedDomainsConfig:
 
 
 @dataclass(frozen=True)
+class CategoryRoute:
+    """What happens to a message of one category, before the case-specific rules."""
+
+    acknowledge: bool = False
+    agenda: str = "none"
+    review: bool = False
+    forward_to_send: bool = False
+
+
+@dataclass(frozen=True)
+class RoutingConfig:
+    """The routing policy. The defaults are the CCAS policy."""
+
+    support_request: CategoryRoute = CategoryRoute(acknowledge=True, agenda="new_referrals")
+    change_of_circumstances: CategoryRoute = CategoryRoute(acknowledge=True, agenda="existing_placements")
+    ehcp: CategoryRoute = CategoryRoute(acknowledge=True, forward_to_send=True)
+    school_notification: CategoryRoute = CategoryRoute(acknowledge=True)
+    query: CategoryRoute = CategoryRoute(acknowledge=True, review=True)
+    action_update: CategoryRoute = CategoryRoute(agenda="actions_review")
+    parent_contact: CategoryRoute = CategoryRoute(review=True)
+    auto_reply: CategoryRoute = CategoryRoute()
+    bounce: CategoryRoute = CategoryRoute(review=True)
+    secure_message: CategoryRoute = CategoryRoute(review=True)
+    unrelated: CategoryRoute = CategoryRoute()
+    ehcp_assessment: str = "panel"
+    review_below_confidence_percent: int = 50
+    default_protective_marking: str = ""
+
+
+@dataclass(frozen=True)
 class RegistersConfig:
     schools_csv: str = ""
     cases_csv: str = ""
@@ -88,10 +119,61 @@ class ImapMailboxConfig:
     auth: str = "password"
     password_env: str = "CCAS_IMAP_PASSWORD"
     oauth2_token_env: str = "CCAS_IMAP_TOKEN"
+    oauth2_tenant_id: str = ""
+    oauth2_client_id: str = ""
+    oauth2_credential: str = "certificate"
+    oauth2_certificate_env: str = "CCAS_IMAP_OAUTH2_CERTIFICATE"
+    oauth2_client_secret_env: str = "CCAS_IMAP_OAUTH2_CLIENT_SECRET"
+    oauth2_scope: str = "https://outlook.office365.com/.default"
+    oauth2_authority_url: str = "https://login.microsoftonline.com"
+    oauth2_ca_file: str = ""
     ca_file: str = ""
     folder: str = "INBOX"
     processed_folder: str = "CCAS/Processed"
     quarantine_folder: str = "CCAS/Quarantine"
+    timeout_seconds: int = 30
+    idle: bool = False
+    idle_timeout_seconds: int = 600
+    reconnect_max_seconds: int = 300
+
+
+# RFC 2177 advises clients to re-issue IDLE at least every 29 minutes, because a
+# server may log out a client that has been idle for 30.
+MAX_IDLE_TIMEOUT_SECONDS = 29 * 60
+
+
+@dataclass(frozen=True)
+class GraphMailboxConfig:
+    tenant_id: str = ""
+    client_id: str = ""
+    credential: str = "certificate"
+    certificate_env: str = "CCAS_GRAPH_CERTIFICATE"
+    client_secret_env: str = "CCAS_GRAPH_CLIENT_SECRET"
+    mailbox: str = ""
+    folder: str = "inbox"
+    processed_folder: str = "CCAS/Processed"
+    quarantine_folder: str = "CCAS/Quarantine"
+    page_size: int = 50
+    timeout_seconds: int = 30
+    max_retries: int = 3
+    max_retry_wait_seconds: int = 120
+    authority_url: str = "https://login.microsoftonline.com"
+    graph_url: str = "https://graph.microsoft.com/v1.0"
+    ca_file: str = ""
+
+
+@dataclass(frozen=True)
+class EwsMailboxConfig:
+    service_endpoint: str = ""
+    username: str = ""
+    password_env: str = "CCAS_EWS_PASSWORD"
+    auth: str = "ntlm"
+    access_type: str = "delegate"
+    mailbox: str = ""
+    folder: str = "inbox"
+    processed_folder: str = "CCAS/Processed"
+    quarantine_folder: str = "CCAS/Quarantine"
+    ca_file: str = ""
     timeout_seconds: int = 30
 
 
@@ -100,6 +182,8 @@ class MailboxConfig:
     backend: str = "folder"
     folder: FolderMailboxConfig = field(default_factory=FolderMailboxConfig)
     imap: ImapMailboxConfig = field(default_factory=ImapMailboxConfig)
+    graph: GraphMailboxConfig = field(default_factory=GraphMailboxConfig)
+    ews: EwsMailboxConfig = field(default_factory=EwsMailboxConfig)
 
 
 @dataclass(frozen=True)
@@ -122,14 +206,44 @@ class SendingConfig:
 
 
 @dataclass(frozen=True)
+class LimitsConfig:
+    """Bounds on reading attachments; the defaults equal parsers.attachments.AttachmentLimits."""
+
+    attachment_max_bytes: int = 10 * 1024 * 1024
+    attachment_max_pages: int = 20
+    attachment_time_budget_ms: int = 5000
+
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+@dataclass(frozen=True)
+class PanelConfig:
+    """The weekly panel meeting, its review rule, action reminders and school term dates."""
+
+    meeting_weekday: str = "wednesday"
+    meeting_time: str = "10:00"
+    meeting_duration_minutes: int = 120
+    location: str = "County Hall, Committee Room 2"
+    review_interval_weeks: int = 12
+    no_meeting_dates: tuple[str, ...] = ()
+    agenda_child_names: str = "first_name_initial"
+    action_reminder_days: int = 3
+    term_dates_file: str = ""
+
+
+@dataclass(frozen=True)
 class Config:
     bot: BotConfig = field(default_factory=BotConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     council: CouncilConfig = field(default_factory=CouncilConfig)
     trusted_domains: TrustedDomainsConfig = field(default_factory=TrustedDomainsConfig)
     registers: RegistersConfig = field(default_factory=RegistersConfig)
+    routing: RoutingConfig = field(default_factory=RoutingConfig)
     mailbox: MailboxConfig = field(default_factory=MailboxConfig)
     sending: SendingConfig = field(default_factory=SendingConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    panel: PanelConfig = field(default_factory=PanelConfig)
     base_dir: Path = Path(".")
 
     def path(self, value: str) -> Path:
@@ -149,11 +263,19 @@ class Config:
 
 _CHOICES = {
     "bot.log_level": {"DEBUG", "INFO", "WARNING", "ERROR"},
-    "mailbox.backend": {"folder", "imap"},
+    "mailbox.backend": {"folder", "imap", "graph", "ews"},
     "mailbox.imap.security": {"tls", "starttls"},
     "mailbox.imap.auth": {"password", "xoauth2"},
-    "sending.backend": {"folder", "smtp"},
+    "mailbox.imap.oauth2_credential": {"certificate", "secret"},
+    "mailbox.graph.credential": {"certificate", "secret"},
+    "mailbox.ews.auth": {"ntlm", "basic"},
+    "mailbox.ews.access_type": {"delegate", "impersonation"},
+    "sending.backend": {"folder", "smtp", "graph", "ews"},
     "sending.smtp.security": {"tls", "starttls"},
+    "routing.ehcp_assessment": {"panel", "review", "send"},
+    "routing.default_protective_marking": {"", "OFFICIAL", "OFFICIAL-SENSITIVE"},
+    "panel.meeting_weekday": set(WEEKDAYS),
+    "panel.agenda_child_names": {"first_name_initial", "none"},
 }
 
 _POSITIVE = {
@@ -161,6 +283,11 @@ _POSITIVE = {
     "bot.max_message_bytes", "bot.acknowledgement_grace_hours", "bot.max_mail_per_case_per_hour",
     "store.sqlite_busy_timeout_ms", "mailbox.imap.port",
     "mailbox.imap.timeout_seconds", "sending.smtp.port", "sending.smtp.timeout_seconds",
+    "mailbox.imap.idle_timeout_seconds", "mailbox.imap.reconnect_max_seconds",
+    "mailbox.graph.page_size", "mailbox.graph.timeout_seconds", "mailbox.graph.max_retry_wait_seconds",
+    "mailbox.ews.timeout_seconds",
+    "limits.attachment_max_bytes", "limits.attachment_max_pages", "limits.attachment_time_budget_ms",
+    "panel.meeting_duration_minutes", "panel.review_interval_weeks", "panel.action_reminder_days",
 }
 
 
@@ -213,6 +340,10 @@ def _convert(hint: Any, value: Any, key: str) -> Any:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(key, f"must be a list of strings, got {value!r}")
         return tuple(v.strip().lower() if "@" in v or "." in v else v for v in value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(key, f"must be true or false, got {value!r}")
+        return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(key, f"must be a whole number, got {value!r}")
@@ -230,9 +361,17 @@ def _validate(config: Config) -> Config:
         if value not in allowed:
             raise ConfigError(key, f"{value!r} is not one of {sorted(allowed)}")
 
+    agendas = {"none", "new_referrals", "existing_placements", "actions_review", "aob"}
+    for field_ in dataclasses.fields(RoutingConfig):
+        route = getattr(config.routing, field_.name)
+        if isinstance(route, CategoryRoute) and route.agenda not in agendas:
+            raise ConfigError(f"routing.{field_.name}.agenda", f"{route.agenda!r} is not one of {sorted(agendas)}")
+    if not 0 <= config.routing.review_below_confidence_percent <= 100:
+        raise ConfigError("routing.review_below_confidence_percent", "must be between 0 and 100")
+
     for key in _POSITIVE:
         if _lookup(config, key) <= 0:
-            raise ConfigError(key, "must be greater than zero")
+            raise ConfigError(key, f"must be greater than zero, got {_lookup(config, key)!r}")
 
     try:
         zoneinfo.ZoneInfo(config.bot.timezone)
@@ -246,7 +385,57 @@ def _validate(config: Config) -> Config:
 
     if config.mailbox.backend == "imap" and not config.mailbox.imap.username:
         raise ConfigError("mailbox.imap.username", "is empty", "set the mailbox's login name")
+    if config.mailbox.imap.idle_timeout_seconds > MAX_IDLE_TIMEOUT_SECONDS:
+        raise ConfigError("mailbox.imap.idle_timeout_seconds",
+                          f"must be at most {MAX_IDLE_TIMEOUT_SECONDS}, because a server may log out "
+                          "a client that has been idle for 30 minutes (RFC 2177)")
+    _validate_microsoft_backends(config)
+    _validate_panel(config)
     return config
+
+
+def _validate_microsoft_backends(config: Config) -> None:
+    """Check the Graph, EWS and IMAP OAuth keys that the chosen backends use."""
+    uses = {config.mailbox.backend, config.sending.backend}
+    graph = config.mailbox.graph
+    if "graph" in uses:
+        for name in ("tenant_id", "client_id"):
+            if not getattr(graph, name):
+                raise ConfigError(f"mailbox.graph.{name}", "is empty",
+                                  "copy it from the app registration in Microsoft Entra ID")
+    if graph.max_retries < 0:
+        raise ConfigError("mailbox.graph.max_retries", "must be zero or more")
+    for key in ("mailbox.graph.authority_url", "mailbox.graph.graph_url", "mailbox.imap.oauth2_authority_url"):
+        if not _lookup(config, key).startswith("https://"):
+            raise ConfigError(key, "must start with https://")
+
+    if "ews" in uses:
+        ews = config.mailbox.ews
+        if not ews.service_endpoint.startswith("https://"):
+            raise ConfigError("mailbox.ews.service_endpoint", "must be an https:// URL",
+                              "use the server's EWS URL, such as https://mail.example/EWS/Exchange.asmx")
+        if not ews.username:
+            raise ConfigError("mailbox.ews.username", "is empty", "set the account the bot signs in as")
+
+    imap = config.mailbox.imap
+    if imap.oauth2_tenant_id and not imap.oauth2_client_id:
+        raise ConfigError("mailbox.imap.oauth2_client_id", "is empty while oauth2_tenant_id is set",
+                          "copy it from the app registration in Microsoft Entra ID")
+
+
+def _validate_panel(config: Config) -> None:
+    panel = config.panel
+    hours, _, minutes = panel.meeting_time.partition(":")
+    if not (len(hours) == 2 and len(minutes) == 2 and hours.isdigit() and minutes.isdigit()
+            and int(hours) < 24 and int(minutes) < 60):
+        raise ConfigError("panel.meeting_time", f"{panel.meeting_time!r} is not a 24-hour time",
+                          'write it as HH:MM, such as "10:00"')
+    for value in panel.no_meeting_dates:
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            raise ConfigError("panel.no_meeting_dates", f"{value!r} is not a date",
+                              "write each date as YYYY-MM-DD") from None
 
 
 def _lookup(config: Config, dotted: str) -> Any:
@@ -258,8 +447,11 @@ def _lookup(config: Config, dotted: str) -> Any:
 
 def read_secret(env_name: str, key: str) -> str:
     """Return the secret held in environment variable `env_name`, named by config `key`."""
-    value = os.environ.get(env_name, "")
-    if not value:
+    value = os.environ.get(env_name)
+    if value is None:
         raise ConfigError(key, f"environment variable {env_name} is not set",
                           f"export {env_name} before starting ccas-bot")
+    if not value:
+        raise ConfigError(key, f"environment variable {env_name} is empty",
+                          f"put the secret in {env_name} before starting ccas-bot")
     return value

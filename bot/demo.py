@@ -7,6 +7,7 @@ can be run again and again with the same result and touches nothing else.
 from __future__ import annotations
 
 import shutil
+import sys
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -24,8 +25,15 @@ def run_demo(folder: Path) -> int:
     mail = Path(str(shipped / "demo_mail"))
     registers = Path(str(shipped / "demo_registers"))
 
-    if folder.exists():
+    marker = folder / ".ccas-demo"
+    if folder.exists() and any(folder.iterdir()):
+        if not marker.is_file():
+            print(f"ccas-bot: {folder} is not empty and was not made by the demo; choose another --folder",
+                  file=sys.stderr)
+            return 2
         shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    marker.write_text("made by ccas-bot demo; the demo empties this folder on its next run\n", encoding="utf-8")
     inbox = folder / "mailbox" / "inbox"
     inbox.mkdir(parents=True)
     for message in sorted(mail.glob("*.eml")):

@@ -38,3 +38,12 @@ class MessageError(CcasError):
 
 class RemoteError(CcasError):
     """Raised when a remote system fails; the caller retries on the next poll."""
+
+
+def describe_error(error: BaseException) -> str:
+    """Describe a library or network error in one line for a log or message.
+
+    Library errors name the host, port or server response, never message content.
+    """
+    text = " ".join(str(error).split())[:200]
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

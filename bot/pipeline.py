@@ -27,12 +27,14 @@ from bot.config import Config
 from bot.errors import MessageError, RemoteError
 from bot.matching import MatchInput, MatchResult, match_case
 from bot.routing import Decision, decide_route
+from parsers.attachments import AttachmentLimits
 from parsers.automation import detect_automation, detect_secure_notice, is_bulk
 from parsers.classify import AUTH_FAILED, Classification, ClassifyInput, classify
 from parsers.errors import UnreadableMessage
 from parsers.extract import extract_child
 from parsers.message import ParsedMessage
 from parsers.mime import parse_message
+from parsers.nlp import category_scores, classifier_text
 from parsers.safeguarding import screen_for_risk
 from parsers.schools import SchoolIndex
 from replies.render import Renderer
@@ -86,6 +88,7 @@ class Triage:
     case_status: str | None = None
     case_reviewed: bool = False
     ehcp: str | None = None
+    bounced_out_ids: list[str] = field(default_factory=list)
     replies_to_bot: bool = False
     classification: Classification | None = None
     decision: Decision | None = None
@@ -103,8 +106,12 @@ class Triage:
 
 def read_message_id(raw: bytes) -> str | None:
     """Read the Message-ID from the header block alone, without decoding the body."""
+    # The header parser still splits the whole body into lines, so it gets only the
+    # bytes up to the first empty line.
+    ends = [index for index in (raw.find(b"\n\n"), raw.find(b"\r\n\r\n")) if index >= 0]
+    block = raw[:min(ends) + 2] if ends else raw
     try:
-        headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
+        headers = BytesHeaderParser(policy=compat32).parsebytes(block)
         value = str(headers.get("Message-ID", "") or "")
     except Exception:  # a header block that cannot be read has no usable Message-ID
         return None
@@ -135,7 +142,7 @@ def step_parse(triage: Triage, context: Context) -> Verdict:
     if len(triage.raw) > context.config.bot.max_message_bytes:
         raise MessageError("too_large")
     try:
-        triage.message = parse_message(triage.raw)
+        triage.message = parse_message(triage.raw, attachment_limits=attachment_limits(context.config))
     except UnreadableMessage as error:
         raise MessageError(f"unreadable:{error.reason}") from None
 
@@ -145,9 +152,17 @@ def step_parse(triage: Triage, context: Context) -> Verdict:
     triage.sender_email = message.sender.email if message.sender else ""
     triage.thread_ids = [*message.in_reply_to, *reversed(message.references)]
     triage.reasons.extend(f"defect:{code}" for code in message.defects[:5])
+    triage.reasons.extend(message.attachment_notes)
     if not triage.sender_email:
         triage.reasons.append("sender:missing")
     return Verdict.CONTINUE
+
+
+def attachment_limits(config: Config) -> AttachmentLimits:
+    """Return the [limits] section as the reader's AttachmentLimits."""
+    limits = config.limits
+    return AttachmentLimits(max_bytes=limits.attachment_max_bytes, max_pages=limits.attachment_max_pages,
+                            time_budget_ms=limits.attachment_time_budget_ms)
 
 
 def _message_time(header: str, fallback: datetime) -> datetime:
@@ -230,8 +245,18 @@ def step_extract(triage: Triage, context: Context) -> Verdict:
         attachment_texts=[a.text for a in message.attachments if a.text],
     )
     for key, code in triage.child.evidence.items():
-        triage.reasons.append(f"extract:{key}:{code}")
+        triage.reasons.append(f"extract:{key}:{_evidence_kind(code)}")
     return Verdict.CONTINUE
+
+
+def _evidence_kind(code: str) -> str:
+    """Keep the kind of evidence ("labelled", "keyword") and where it was found, and drop
+    any words copied from the message ("keyword:anxiety"): reason codes reach the logs."""
+    parts = code.split(":")
+    kind = parts[0]
+    if parts[-1] in ("history", "attachment") and len(parts) > 1:
+        kind += ":" + parts[-1]
+    return kind
 
 
 def step_match(triage: Triage, context: Context) -> Verdict:
@@ -254,6 +279,14 @@ def step_match(triage: Triage, context: Context) -> Verdict:
         upn_valid=bool(getattr(child, "upn_valid", False)),
         nhs_number=getattr(child, "nhs_number", None),
         school_urn=getattr(child, "school_urn", None),
+        first_initial=getattr(child, "first_initial", None),
+        year_group=getattr(child, "year_group", None),
+        message_date=_message_time(message.date or "", datetime.combine(
+            context.today, datetime.min.time(), timezone.utc)).date(),
+        sender_roles=list(triage.sender_roles),
+        returned_from=" ".join(message.returned_headers.get("from", [])),
+        returned_subject=" ".join(message.returned_headers.get("subject", [])),
+        council_inbox=context.config.council.ccas_inbox,
     )
     if getattr(child, "children_count", 0) >= 2 and not triage.automation:
         triage.match = MatchResult(method="ambiguous", reasons=["match:several_children"])
@@ -264,6 +297,9 @@ def step_match(triage: Triage, context: Context) -> Verdict:
     triage.replies_to_bot = context.store.sent_by_bot(triage.thread_ids)
     if triage.replies_to_bot:
         triage.reasons.append("thread:replies_to_bot")
+        if triage.automation == "bounce":
+            triage.bounced_out_ids = list(triage.thread_ids)
+            triage.reasons.append("bounce:own_mail_failed")
     if triage.match.case_id:
         case = context.store.get_case(triage.match.case_id)
         if case is not None:
@@ -302,9 +338,38 @@ def step_classify(triage: Triage, context: Context) -> Verdict:
         has_dob=_stated_in_new_text(child, "dob"),
         sender_name=message.sender.name if message.sender else "",
     )
-    triage.classification = classify(facts)
+    triage.classification = _weigh_with_textcat(classify(facts), message)
     triage.reasons.extend(triage.classification.reasons)
     return Verdict.CONTINUE
+
+
+# Rules that fire without a decisive cue; the trained classifier may overrule them.
+_WEAK_RULES = {"category:fallback", "category:school_other", "category:personal_no_child"}
+TEXTCAT_CATEGORIES = {"support_request", "school_notification", "change_of_circumstances", "query",
+                      "ehcp", "action_update", "parent_contact", "unrelated"}
+
+
+def _weigh_with_textcat(result: Classification, message: ParsedMessage) -> Classification:
+    """Combine the rules with the trained text classifier.
+
+    The rules decide, because they read the register, the sender and the thread, which the
+    classifier cannot see. The classifier's view moves the confidence: agreement raises it,
+    and a confident disagreement lowers it so that a coordinator checks the category. A
+    rule that fired without a decisive cue gives way to a confident classifier.
+    """
+    if result.category not in TEXTCAT_CATEGORIES:
+        return result
+    scores = category_scores(classifier_text(message.subject, message.new_text or message.body))
+    top, top_score = max(scores.items(), key=lambda item: item[1])
+    reasons = [*result.reasons, f"textcat:{top}:{round(top_score * 100)}"]
+
+    if top == result.category:
+        return Classification(result.category, min(1.0, result.confidence + 0.1), reasons)
+    if any(reason in _WEAK_RULES for reason in result.reasons) and top_score >= 0.6:
+        return Classification(top, top_score * 0.8, [*reasons, "category:textcat_overrules_weak_rule"])
+    if top_score >= 0.8:
+        return Classification(result.category, max(0.0, result.confidence - 0.15), reasons)
+    return Classification(result.category, result.confidence, reasons)
 
 
 def _stated_in_new_text(child, field_name: str) -> bool:

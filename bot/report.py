@@ -5,7 +5,23 @@ from __future__ import annotations
 from bot.intake import PollSummary
 
 
+PURPOSE_LABELS = {
+    "professional_acknowledgement": "acknowledgement",
+    "personal_acknowledgement": "acknowledgement (no case details)",
+    "school_portal_pointer": "portal reply to school",
+    "professional_send_notice": "SEND notice to sender",
+    "forward_to_send": "forward to SEND",
+    "duty_urgent_alert": "urgent alert to duty",
+}
+
+
+def _plural(count: int, singular: str, plural: str) -> str:
+    return f"{count} {singular if count == 1 else plural}"
+
+
 def print_poll(summary: PollSummary) -> None:
+    """Print one line per message. Replies are shown by kind, not address, because this
+    output may end up in a service journal."""
     header = f"{'message':<44} {'outcome':<13} {'category':<24} {'case':<16} replies"
     print(header)
     print("-" * len(header))
@@ -16,7 +32,9 @@ def print_poll(summary: PollSummary) -> None:
         if item.triage and item.triage.classification:
             category = item.triage.classification.category
         case = (item.stored.case_id if item.stored else None) or "-"
-        replies = ", ".join(item.replies) or "-"
+        replies = ", ".join(PURPOSE_LABELS.get(p, p) for p in item.reply_purposes) or "-"
         print(f"{name:<44} {outcome:<13} {category:<24} {case:<16} {replies}")
-    print(f"\n{len(summary.processed)} messages; {summary.sent} further replies sent; "
-          f"{summary.send_failures} waiting in the outbox")
+    written = sum(len(item.reply_purposes) for item in summary.processed) + summary.sent
+    print(f"\n{_plural(len(summary.processed), 'message', 'messages')}; "
+          f"{_plural(written, 'reply', 'replies')} sent; "
+          f"{_plural(summary.send_failures, 'reply', 'replies')} waiting in the outbox to be retried")

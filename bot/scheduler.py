@@ -16,8 +16,11 @@ from bot.errors import ConfigError, RemoteError
 log = logging.getLogger(__name__)
 
 
-def run_forever(config: Config, poll) -> None:
-    """Poll at the configured interval until SIGTERM or SIGINT; a running poll finishes first."""
+def run_forever(config: Config, poll, daily=None) -> None:
+    """Poll at the configured interval until SIGTERM or SIGINT; a running poll finishes first.
+
+    `daily`, when given, runs once a day at 07:30 local time (action reminders).
+    """
     timezone = ZoneInfo(config.bot.timezone)
     scheduler = BlockingScheduler(timezone=timezone)
     scheduler.add_job(
@@ -25,6 +28,10 @@ def run_forever(config: Config, poll) -> None:
         max_instances=1, coalesce=True, misfire_grace_time=config.bot.misfire_grace_seconds,
         next_run_time=datetime.now(timezone),
     )
+    if daily is not None:
+        # A missed morning run (the machine was off) still runs within the day.
+        scheduler.add_job(_guarded(daily), "cron", hour=7, minute=30, id="daily", max_instances=1,
+                          coalesce=True, misfire_grace_time=12 * 3600)
 
     def stop(signum, _frame):
         log.info("signal %d received; stopping after the current poll", signum)

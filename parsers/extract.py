@@ -161,6 +161,11 @@ def _region_from_message(kind: str, message: str) -> _Region:
 # Real subject lines are short. Broken mail can carry a subject of many kilobytes, and
 # reading names in it costs time for nothing.
 _MAX_SUBJECT_CHARS = 400
+# The same holds for bodies and attachments: the child's details sit near the start,
+# while a pasted log or an inline uuencoded file can run to hundreds of kilobytes, and
+# every extraction step reads the whole text. Only this many characters of the text, of
+# the new words and of each attachment are read.
+_MAX_TEXT_CHARS = 30_000
 
 _SUBJECT_PREFIX = re.compile(
     r"^\s*(?:re|fw|fwd|aw|sv|tr|antw|automatic\s+reply|auto(?:matic)?[- ]?reply|out\s+of\s+office|"
@@ -174,7 +179,7 @@ _SUBJECT_TAG = re.compile(r"\[[^\]]*\]|\bOFFICIAL(?:[- ]SENSITIVE)?\b|\bURGENT\b
 def _build_regions(
     subject: str, text: str, new_text: str | None, attachments: Sequence[str]
 ) -> list[_Region]:
-    messages = _split_messages(_normalise_text(text))
+    messages = _split_messages(_normalise_text(text[:_MAX_TEXT_CHARS]))
     first = _region_from_message("new", messages[0])
 
     subject = _clean_subject(_normalise_text(subject[:_MAX_SUBJECT_CHARS]))
@@ -182,10 +187,10 @@ def _build_regions(
     if new_text and new_text.strip():
         # The caller's new words replace this module's guess. The guess, which may hold
         # more (a returned message in a bounce), becomes history, read only as a fallback.
-        first.content = _normalise_text(new_text)
+        first.content = _normalise_text(new_text[:_MAX_TEXT_CHARS])
         regions.append(_region_from_message("history", messages[0]))
     regions.extend(_region_from_message("history", message) for message in messages[1:])
-    regions.extend(_Region("attachment", _normalise_text(body)) for body in attachments if body)
+    regions.extend(_Region("attachment", _normalise_text(body[:_MAX_TEXT_CHARS])) for body in attachments if body)
     return regions
 
 

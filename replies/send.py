@@ -8,7 +8,7 @@ import ssl
 from pathlib import Path
 from typing import Protocol
 
-from bot.errors import RemoteError
+from bot.errors import RemoteError, describe_error
 
 
 class Sender(Protocol):
@@ -64,7 +64,17 @@ class SmtpSender:
         except smtplib.SMTPRecipientsRefused as error:
             raise RemoteError(f"smtp recipient refused: {_codes(error.recipients)}") from error
         except (smtplib.SMTPException, OSError, socket.timeout) as error:
-            raise RemoteError(f"smtp failed: {type(error).__name__}") from error
+            raise RemoteError(f"smtp failed on {self.host}:{self.port}: {describe_error(error)}") from error
+
+    def check(self) -> None:
+        """Connect, start TLS and log in as `send` does, but send nothing; raise RemoteError on failure."""
+        try:
+            with self._connect() as client:
+                if self.username:
+                    client.login(self.username, self.password)
+                client.noop()
+        except (smtplib.SMTPException, OSError) as error:
+            raise RemoteError(f"smtp check failed: {type(error).__name__}") from error
 
     def _connect(self) -> smtplib.SMTP:
         if self.security == "tls":

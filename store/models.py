@@ -73,6 +73,20 @@ class School(Base):
     postcode: Mapped[str] = mapped_column(String(20), default="")
     domain: Mapped[str] = mapped_column(String(255), default="", index=True)
     status: Mapped[str] = mapped_column(String(20), default="open")
+    website: Mapped[str] = mapped_column(String(255), default="")
+    closed_on: Mapped[date | None] = mapped_column(Date)
+
+
+class SchoolLink(Base):
+    """A predecessor or successor of a school in GIAS, such as the academy that replaced it."""
+
+    __tablename__ = "school_link"
+
+    urn: Mapped[str] = mapped_column(String(20), primary_key=True)
+    linked_urn: Mapped[str] = mapped_column(String(20), primary_key=True, index=True)
+    # GIAS link type, such as "Successor", "Predecessor" or "Successor - amalgamated".
+    link_type: Mapped[str] = mapped_column(String(60), default="")
+    linked_on: Mapped[date | None] = mapped_column(Date)
 
 
 class Case(Base):
@@ -93,6 +107,52 @@ class Case(Base):
     opened: Mapped[date | None] = mapped_column(Date)
     last_reviewed: Mapped[date | None] = mapped_column(Date)
     lead_email: Mapped[str] = mapped_column(String(320), default="")
+    lead_professional: Mapped[str] = mapped_column(String(255), default="")
+    next_review: Mapped[date | None] = mapped_column(Date)
+    closed_on: Mapped[date | None] = mapped_column(Date)
+    # Other first names (known-as names) and surnames the child has been known by.
+    other_first_names: Mapped[list] = mapped_column(JSON, default=list)
+    other_last_names: Mapped[list] = mapped_column(JSON, default=list)
+    former_upns: Mapped[list] = mapped_column(JSON, default=list)
+
+
+class CaseSchool(Base):
+    """One school in a child's school history; `left_on` is None for the current school."""
+
+    __tablename__ = "case_school"
+    __table_args__ = (UniqueConstraint("case_id", "urn", name="uq_case_school"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("case_record.id"), index=True)
+    urn: Mapped[str] = mapped_column(String(20), index=True)
+    started_on: Mapped[date | None] = mapped_column(Date)
+    left_on: Mapped[date | None] = mapped_column(Date)
+
+
+class CaseParty(Base):
+    """Someone who may write about a case: lead professional, referrer, school contact."""
+
+    __tablename__ = "case_party"
+    __table_args__ = (UniqueConstraint("case_id", "email", name="uq_case_party"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("case_record.id"), index=True)
+    email: Mapped[str] = mapped_column(String(320), index=True)
+    role: Mapped[str] = mapped_column(String(40))
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CaseKey(Base):
+    """A blocking key of a case, such as a surname sound with a first name.
+
+    Matching looks candidates up by these keys instead of reading every case;
+    store/case_keys.py makes them.
+    """
+
+    __tablename__ = "case_key"
+
+    key: Mapped[str] = mapped_column(String(120), primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("case_record.id"), primary_key=True, index=True)
 
 
 class CaseSequence(Base):
@@ -149,3 +209,89 @@ class AgendaItem(Base):
     message_pk: Mapped[int | None] = mapped_column(ForeignKey("message.id"))
     meeting_date: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Why the item is on the agenda: "queued" by routing, "review_due" or "review_overdue"
+    # under the review rule, or "aob" added by a coordinator (store/panel.py).
+    reason: Mapped[str] = mapped_column(String(40), default="queued")
+    # The order within its standing item; None sorts after numbered items, oldest first.
+    position: Mapped[int | None] = mapped_column(Integer)
+    # A short heading for an AOB item that has no case.
+    title: Mapped[str] = mapped_column(String(200), default="")
+
+
+class PanelMeeting(Base):
+    """One weekly panel meeting, created when its agenda is prepared or its record written."""
+
+    __tablename__ = "panel_meeting"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    meeting_date: Mapped[date] = mapped_column(Date, unique=True)
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    location: Mapped[str] = mapped_column(String(255), default="")
+    notes: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PanelAttendance(Base):
+    """Someone at a panel meeting, or who sent apologies (`attended` False)."""
+
+    __tablename__ = "panel_attendance"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("panel_meeting.id"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str] = mapped_column(String(320), default="")
+    organisation: Mapped[str] = mapped_column(String(255), default="")
+    attended: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class PanelDecision(Base):
+    """The panel's decision on one case at one meeting; `kind` is one of store.panel.DECISION_KINDS."""
+
+    __tablename__ = "panel_decision"
+    __table_args__ = (UniqueConstraint("meeting_id", "case_id", name="uq_panel_decision_case"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("panel_meeting.id"), index=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("case_record.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    # Shown to the lead professional in the outcome email, after a coordinator approves it.
+    summary: Mapped[str] = mapped_column(Text, default="")
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PanelAction(Base):
+    """An action agreed at a meeting; its id is the action number people quote ("action 5")."""
+
+    __tablename__ = "panel_action"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    meeting_id: Mapped[int | None] = mapped_column(ForeignKey("panel_meeting.id"), index=True)
+    case_id: Mapped[str | None] = mapped_column(ForeignKey("case_record.id"), index=True)
+    owner_email: Mapped[str] = mapped_column(String(320), index=True)
+    description: Mapped[str] = mapped_column(Text)
+    due_on: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(20), default="open", index=True)
+    done_on: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # One entry per change: {"at", "message_pk", "by", "status"}; no message text.
+    updates: Mapped[list] = mapped_column(JSON, default=list)
+
+
+class CaseClock(Base):
+    """A statutory clock on a case, such as the sixth school day after a permanent exclusion."""
+
+    __tablename__ = "case_clock"
+    __table_args__ = (UniqueConstraint("case_id", "kind", name="uq_case_clock_kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("case_record.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    started_on: Mapped[date | None] = mapped_column(Date)
+    due_on: Mapped[date | None] = mapped_column(Date)
+    # True when the date was counted without the school's term dates.
+    estimated: Mapped[bool] = mapped_column(Boolean, default=False)
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str] = mapped_column(String(60), default="")
+    message_pk: Mapped[int | None] = mapped_column(ForeignKey("message.id"))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

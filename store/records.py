@@ -7,13 +7,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 
-from sqlalchemy import Engine, func, or_, select, update
+from sqlalchemy import Engine, delete, func, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import RemoteError
-from store.models import (AgendaItem, Case, CaseEvent, CaseSequence, MailboxState, Message,
-                          OutboxItem, School)
+from store import cases as case_records
+from store.models import (AgendaItem, Case, CaseEvent, CaseKey, CaseParty, CaseSchool, CaseSequence,
+                          MailboxState, Message, OutboxItem, School, SchoolLink)
 
 TERMINAL_OUTCOMES = ("handled", "needs_person")
 
@@ -73,7 +74,10 @@ class TriageRecord:
     mail: list[PlannedMail] = field(default_factory=list)
     agenda_items: list[str] = field(default_factory=list)
     last_uid: int | None = None
+    # "suppressed" stores the planned mail without ever sending it (backfill).
+    outbox_status: str = "pending"
     at: datetime | None = None
+    bounced_out_ids: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,22 @@ class Store:
                               raw=raw, source=source, folder=folder, uidvalidity=uidvalidity,
                               uid=uid, outcome="needs_person", reasons=[reason], last_uid=last_uid)
         return self.record_triage(record)
+
+    def add_reason(self, pk: int, reason: str) -> None:
+        """Add a reason code to a stored message without changing its outcome."""
+        def work(session: Session):
+            row = session.get(Message, pk)
+            row.reasons = [*(row.reasons or []), reason]
+        self._write(work)
+
+    def mark_needs_person(self, pk: int, reason: str) -> StoredMessage:
+        """Send a stored message to a person, adding the reason code."""
+        def work(session: Session):
+            row = session.get(Message, pk)
+            row.outcome = "needs_person"
+            row.reasons = [*(row.reasons or []), reason]
+            return _stored(row)
+        return self._write(work)
 
     def mark_mailbox_done(self, pk: int) -> None:
         self._write(lambda session: session.execute(
@@ -222,6 +242,26 @@ class Store:
             return state.last_uid
         return self._write(work)
 
+    def mailbox_cursor(self, source: str, folder: str) -> str:
+        """Return the backend's saved position in the folder (a Graph delta link), or "" for none."""
+        def work(session: Session):
+            state = session.scalars(select(MailboxState).where(
+                MailboxState.source == source, MailboxState.folder == folder)).first()
+            return (state.cursor or "") if state is not None else ""
+        return self._write(work)
+
+    def save_mailbox_cursor(self, source: str, folder: str, cursor: str) -> None:
+        """Save the backend's position in the folder, creating the folder's state row when missing."""
+        def work(session: Session):
+            state = session.scalars(select(MailboxState).where(
+                MailboxState.source == source, MailboxState.folder == folder)).first()
+            if state is None:
+                session.add(MailboxState(source=source, folder=folder, uidvalidity=None, last_uid=0,
+                                         cursor=cursor))
+            else:
+                state.cursor = cursor
+        self._write(work)
+
     # Cases and schools -------------------------------------------------------------
 
     def reserve_case_id(self, year: int) -> str:
@@ -265,19 +305,78 @@ class Store:
         return self._write(work)
 
     def upsert_cases(self, rows: Iterable[dict]) -> tuple[int, int]:
-        """Add or update cases by id; return (added, updated)."""
+        """Add or update cases by id with their schools, lead party and keys; return (added, updated).
+
+        A row may carry `former_school_urns`, which go into the school history.
+        """
         def work(session: Session):
             added = updated = 0
+            now = utcnow()
             for row in rows:
+                row = dict(row)
+                former_schools = row.pop("former_school_urns", ())
                 existing = session.get(Case, row["id"])
                 if existing is None:
-                    session.add(Case(**row))
+                    existing = Case(**row)
+                    session.add(existing)
                     added += 1
                 else:
                     for key, value in row.items():
                         setattr(existing, key, value)
                     updated += 1
+                case_records.index_case(session, existing, now, former_school_urns=former_schools)
             return added, updated
+        return self._write(work)
+
+    def insert_cases_bulk(self, rows: Sequence[dict], former_schools: dict | None = None) -> None:
+        """Insert new cases fast (executemany) with their schools, lead parties and keys."""
+        self._write(lambda session: case_records.insert_cases_bulk(session, rows, utcnow(), former_schools))
+
+    def rebuild_case_keys(self) -> int:
+        """Recompute every case's blocking keys, as after a change to the name lists."""
+        return self._write(case_records.rebuild_all_keys)
+
+    def match_lookup(self, *, keys: Iterable[str] = (), case_ids: Iterable[str] = (), sender_domain: str = "",
+                     school_urns: Iterable[str] = (), limit: int = 40,
+                     keys_for_schools=None) -> case_records.MatchLookup:
+        """Read what matching needs for one message in one transaction: see store.cases.match_lookup."""
+        return self._write(lambda session: case_records.match_lookup(
+            session, keys=keys, case_ids=case_ids, sender_domain=sender_domain,
+            school_urns=school_urns, limit=limit, keys_for_schools=keys_for_schools))
+
+    def case_views(self, case_ids: Sequence[str]) -> dict[str, case_records.CaseView]:
+        return self._write(lambda session: case_records.load_case_views(session, case_ids))
+
+    def add_case_party(self, case_id: str, email: str, role: str) -> bool:
+        """Let `email` write about a case; return False when it already may."""
+        def work(session: Session):
+            email_lower = email.lower()
+            exists = session.scalars(select(CaseParty.id).where(
+                CaseParty.case_id == case_id, CaseParty.email == email_lower)).first()
+            if exists is not None:
+                return False
+            session.add(CaseParty(case_id=case_id, email=email_lower, role=role, added_at=utcnow()))
+            return True
+        return self._write(work)
+
+    def replace_school_links(self, links: Iterable[dict]) -> int:
+        """Replace the predecessor and successor links of the schools named in `links`."""
+        def work(session: Session):
+            links_list = list(links)
+            urns = {link["urn"] for link in links_list}
+            if urns:
+                session.execute(delete(SchoolLink).where(SchoolLink.urn.in_(urns)))
+            unique = {(link["urn"], link["linked_urn"]): link for link in links_list}
+            for link in unique.values():
+                session.add(SchoolLink(**link))
+            return len(unique)
+        return self._write(work)
+
+    def case_counts(self) -> dict[str, int]:
+        """Return the number of cases, school history rows, parties and keys."""
+        def work(session: Session):
+            return {model.__tablename__: session.scalar(select(func.count()).select_from(model))
+                    for model in (Case, CaseSchool, CaseParty, CaseKey)}
         return self._write(work)
 
     def list_schools(self) -> list[School]:
@@ -342,8 +441,9 @@ def _record_triage(session: Session, record: TriageRecord) -> StoredMessage:
 
     case_id = record.case_id
     if record.new_case is not None and case_id is not None and session.get(Case, case_id) is None:
-        session.add(Case(id=case_id, opened=now.date(), **record.new_case.__dict__))
-        session.flush()
+        case = Case(id=case_id, opened=now.date(), **record.new_case.__dict__)
+        session.add(case)
+        case_records.index_case(session, case, now, party_role="referrer")
         session.add(CaseEvent(case_id=case_id, kind="case_opened", at=now, detail={}))
     elif record.reopen_case and case_id is not None:
         case = session.get(Case, case_id)
@@ -369,7 +469,12 @@ def _record_triage(session: Session, record: TriageRecord) -> StoredMessage:
                               detail={"category": record.category, "outcome": record.outcome}))
 
     for mail in record.mail:
-        _add_outbox(session, row, case_id, mail, now)
+        _add_outbox(session, row, case_id, mail, now, record.outbox_status)
+
+    if record.bounced_out_ids:
+        # A bounce of the bot's own mail marks that mail failed, for a person to follow up.
+        for item in session.scalars(select(OutboxItem).where(OutboxItem.out_message_id.in_(record.bounced_out_ids))):
+            item.status = "bounced"
 
     for item in record.agenda_items:
         exists = session.scalars(select(AgendaItem.id).where(
@@ -387,7 +492,8 @@ def _record_triage(session: Session, record: TriageRecord) -> StoredMessage:
     return _stored(row)
 
 
-def _add_outbox(session: Session, row: Message, case_id: str | None, mail: PlannedMail, now: datetime) -> None:
+def _add_outbox(session: Session, row: Message, case_id: str | None, mail: PlannedMail, now: datetime,
+                status: str = "pending") -> None:
     # The key is the incoming Message-ID, not the stored row, so a copy of the same
     # message arriving again (or re-synced after a UIDVALIDITY change) is never answered twice.
     key = f"{row.message_id}|{mail.purpose}|{mail.recipient}"[:255]
@@ -395,4 +501,4 @@ def _add_outbox(session: Session, row: Message, case_id: str | None, mail: Plann
         return
     session.add(OutboxItem(dedupe_key=key, message_pk=row.id, case_id=case_id, purpose=mail.purpose,
                            recipient=mail.recipient, out_message_id=mail.out_message_id, raw=mail.raw,
-                           status="pending", created_at=now))
+                           status=status, created_at=now))

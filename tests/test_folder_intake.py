@@ -118,7 +118,8 @@ def test_poll_once_command_prints_each_message(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "a.eml" in result.stdout
     assert "support_request" in result.stdout
-    assert "nia.gwent@testhealth.nhs.example" in result.stdout
+    assert "acknowledgement" in result.stdout
+    assert "nia.gwent@testhealth.nhs.example" not in result.stdout
 
 
 def test_bad_config_stops_with_key_named(tmp_path):

@@ -24,6 +24,16 @@ FICTIONAL_VALUES = {
     "on_agenda": True,
     "missing_documents": ["the individual healthcare plan (IHCP), if the child has one"],
     "forward_reasons": ["ehcp:has_ehcp"],
+    "meeting_date": "Wednesday 8 January 2025",
+    "decision_label": "Meets the Section 19 criteria: provision arranged",
+    "summary": "Home tuition for ten hours a week while the reintegration plan is agreed.",
+    "actions": [{"number": 5, "description": "Arrange a tutor", "due": "Wednesday 22 January 2025"}],
+    "next_review": "Wednesday 2 April 2025",
+    "action_number": 5,
+    "action_description": "Arrange a tutor",
+    "action_due": "Wednesday 22 January 2025",
+    "overdue": False,
+    "ccas_inbox": "ccas@testshire.gov.example",
 }
 
 
@@ -42,10 +52,10 @@ def test_template_missing_value_raises():
 
 
 def test_templates_used_by_routing_exist():
-    from bot import compose, routing
+    from bot import compose, outcomes, routing
     import inspect
 
-    source = inspect.getsource(routing) + inspect.getsource(compose)
+    source = inspect.getsource(routing) + inspect.getsource(compose) + inspect.getsource(outcomes)
     names = Renderer().template_names()
     for name in names:
         assert f'"{name}"' in source, f"template {name} is never used"

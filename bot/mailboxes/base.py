@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -45,3 +45,20 @@ class Mailbox(Protocol):
     def move_to_processed(self, ref: MailRef) -> None: ...
 
     def move_to_quarantine(self, ref: MailRef) -> None: ...
+
+
+@runtime_checkable
+class CursorMailbox(Mailbox, Protocol):
+    """A mailbox that resumes from a position of its own, such as a Graph delta link, not a UID.
+
+    The intake loop passes the saved cursor to resume() before list_new(), and saves
+    next_cursor() only after every listed message has been committed. A crash during
+    the round therefore lists the same messages again, and the store's dedupe finishes
+    the ones already committed without a second triage.
+    """
+
+    def resume(self, cursor: str) -> None:
+        """Start the next list_new() from `cursor`; "" means read the folder from the start."""
+
+    def next_cursor(self) -> str:
+        """Return the position after the messages the last list_new() returned."""

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from pathlib import Path
 
-from bot.errors import MessageError, RemoteError
+from bot.errors import ConfigError, MessageError, RemoteError
 from bot.mailboxes.base import MailRef
 
 
@@ -26,7 +27,8 @@ class FolderMailbox:
 
     def open(self) -> tuple[str, int | None]:
         if not self.inbox.is_dir():
-            raise RemoteError(f"inbox folder {self.inbox} not found")
+            raise ConfigError("mailbox.folder.inbox_path", f"inbox folder {self.inbox} not found",
+                              "create the folder or set inbox_path to the folder new mail arrives in")
         self.processed.mkdir(parents=True, exist_ok=True)
         self.quarantine.mkdir(parents=True, exist_ok=True)
         return str(self.inbox), None
@@ -47,6 +49,14 @@ class FolderMailbox:
         return [MailRef(folder=str(self.inbox), uidvalidity=None,
                         uid=path.relative_to(self.inbox).as_posix(), size=path.stat().st_size)
                 for path in self._files()]
+
+    def list_since(self, since: date) -> list[MailRef]:
+        """List the files modified on or after `since` (local time), for backfill.
+
+        A delivery agent writes each file once, so its modification time is the delivery time.
+        """
+        return [ref for ref in self.list_new(0)
+                if datetime.fromtimestamp((self.inbox / ref.uid).stat().st_mtime).date() >= since]
 
     def fetch(self, ref: MailRef) -> bytes:
         path = self.inbox / ref.uid

@@ -5,12 +5,14 @@ from __future__ import annotations
 import imaplib
 import socket
 import ssl
+from collections.abc import Callable
+from datetime import date
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
 from bot.config import ImapMailboxConfig
-from bot.errors import ConfigError, MessageError, RemoteError
+from bot.errors import ConfigError, MessageError, RemoteError, describe_error
 from bot.mailboxes.base import MailRef
 
 _NETWORK_ERRORS = (imaplib.IMAP4.abort, imaplib.IMAP4.error, IMAPClientError, OSError,
@@ -26,8 +28,10 @@ class ImapMailbox:
 
     source = "imap"
 
-    def __init__(self, config: ImapMailboxConfig, secret: str, max_message_bytes: int) -> None:
+    def __init__(self, config: ImapMailboxConfig, secret: str | Callable[[], str],
+                 max_message_bytes: int) -> None:
         self.config = config
+        # A callable secret returns a fresh OAuth 2.0 access token at each open().
         self.secret = secret
         self.max_message_bytes = max_message_bytes
         self.client: IMAPClient | None = None
@@ -35,13 +39,14 @@ class ImapMailbox:
         self.delimiter = "/"
 
     def open(self) -> tuple[str, int | None]:
+        secret = self.secret() if callable(self.secret) else self.secret
         try:
             self.client = self._connect()
-            self._login()
+            self._login(secret)
             self.delimiter = self._hierarchy_delimiter()
             for folder in (self.config.processed_folder, self.config.quarantine_folder):
                 if not self.client.folder_exists(self._server_name(folder)):
-                    self.client.create_folder(self._server_name(folder))
+                    self._create_folder(self._server_name(folder))
             status = self.client.select_folder(self.config.folder)
             self.uidvalidity = int(status[b"UIDVALIDITY"])
         except LoginError:
@@ -50,7 +55,7 @@ class ImapMailbox:
                               "check the username and the secret in the environment") from None
         except _NETWORK_ERRORS as error:
             self.close()
-            raise RemoteError(f"imap open failed: {type(error).__name__}") from error
+            raise RemoteError(f"imap open failed on {self.config.host}:{self.config.port}: {describe_error(error)}") from error
         return self.config.folder, self.uidvalidity
 
     def _connect(self) -> IMAPClient:
@@ -61,6 +66,14 @@ class ImapMailbox:
         if not implicit_tls:
             client.starttls(context)
         return client
+
+    def _create_folder(self, name: str) -> None:
+        try:
+            self.client.create_folder(name)
+        except imaplib.IMAP4.error:
+            # Another connection, such as the IDLE watcher's, may have created it meanwhile.
+            if not self.client.folder_exists(name):
+                raise
 
     def _hierarchy_delimiter(self) -> str:
         # LIST "" "" returns the hierarchy delimiter (RFC 3501 section 6.3.8); Dovecot
@@ -73,11 +86,11 @@ class ImapMailbox:
         """Map a configured folder path, levels separated by '/', to the server's delimiter."""
         return folder.replace("/", self.delimiter)
 
-    def _login(self) -> None:
+    def _login(self, secret: str) -> None:
         if self.config.auth == "xoauth2":
-            self.client.oauth2_login(self.config.username, self.secret)
+            self.client.oauth2_login(self.config.username, secret)
         else:
-            self.client.login(self.config.username, self.secret)
+            self.client.login(self.config.username, secret)
 
     def close(self) -> None:
         if self.client is None:
@@ -96,7 +109,21 @@ class ImapMailbox:
             uids = sorted(uid for uid in uids if uid > after_uid)
             sizes = self.client.fetch(uids, ["RFC822.SIZE"]) if uids else {}
         except _NETWORK_ERRORS as error:
-            raise RemoteError(f"imap search failed: {type(error).__name__}") from error
+            raise RemoteError(f"imap search failed on {self.config.host}: {describe_error(error)}") from error
+        return [MailRef(folder=self.config.folder, uidvalidity=self.uidvalidity, uid=str(uid),
+                        size=sizes.get(uid, {}).get(b"RFC822.SIZE"))
+                for uid in uids]
+
+    def list_since(self, since: date) -> list[MailRef]:
+        """List every message in the folder that arrived on or after `since` (SEARCH SINCE), for backfill.
+
+        SINCE compares the server's internal date, which is the delivery date, and ignores the time of day.
+        """
+        try:
+            uids = sorted(self.client.search(["SINCE", since]))
+            sizes = self.client.fetch(uids, ["RFC822.SIZE"]) if uids else {}
+        except _NETWORK_ERRORS as error:
+            raise RemoteError(f"imap search failed on {self.config.host}: {describe_error(error)}") from error
         return [MailRef(folder=self.config.folder, uidvalidity=self.uidvalidity, uid=str(uid),
                         size=sizes.get(uid, {}).get(b"RFC822.SIZE"))
                 for uid in uids]
@@ -108,7 +135,7 @@ class ImapMailbox:
         try:
             response = self.client.fetch([uid], ["BODY.PEEK[]"])
         except _NETWORK_ERRORS as error:
-            raise RemoteError(f"imap fetch failed: {type(error).__name__}") from error
+            raise RemoteError(f"imap fetch failed on {self.config.host}: {describe_error(error)}") from error
 
         # Servers may send unsolicited FETCH responses about other messages;
         # only the entry for the UID asked for is used.
@@ -122,7 +149,7 @@ class ImapMailbox:
         try:
             return bool(self.client.search(["UID", ref.uid]))
         except _NETWORK_ERRORS as error:
-            raise RemoteError(f"imap search failed: {type(error).__name__}") from error
+            raise RemoteError(f"imap search failed on {self.config.host}: {describe_error(error)}") from error
 
     def move_to_processed(self, ref: MailRef) -> None:
         self._move(ref, self._server_name(self.config.processed_folder))
@@ -140,4 +167,4 @@ class ImapMailbox:
             self.client.add_flags([uid], [b"\\Deleted"])
             self.client.uid_expunge([uid])
         except _NETWORK_ERRORS as error:
-            raise RemoteError(f"imap move failed: {type(error).__name__}") from error
+            raise RemoteError(f"imap move failed on {self.config.host}: {describe_error(error)}") from error
