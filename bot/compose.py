@@ -83,6 +83,12 @@ def compose_mail(triage: Triage, context: Context) -> list[PlannedMail]:
                                 loop_header=config.sending.loop_header)
         mail.append(_planned("forward_to_send", config.council.send_inbox, message))
 
+    if decision.tell_lead_professional and case_reference:
+        case = context.store.get_case(case_reference)
+        lead = case.lead_email if case is not None else ""
+        if lead and lead != triage.sender_email:
+            mail.append(_reply(triage, context, "lead_professional_parent_notice", lead, base, thread=False))
+
     if decision.acknowledge and _may_answer(triage, context) and not _braked(triage, context, decision.acknowledge):
         context_ack = {**base,
                        "on_agenda": decision.agenda in ("new_referrals", "existing_placements"),

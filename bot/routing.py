@@ -31,6 +31,7 @@ class Decision:
     open_case: bool = False
     reopen_case: bool = False
     needs_person: bool = False
+    tell_lead_professional: bool = False
     reasons: list[str] = field(default_factory=list)
 
     def review(self, reason: str) -> None:
@@ -133,6 +134,13 @@ def _rule_query(triage: Triage, decision: Decision) -> None:
         decision.acknowledge = "school_portal_pointer"
 
 
+def _rule_parent(triage: Triage, decision: Decision) -> None:
+    # Parents and carers get no automatic reply: the professionals working with the
+    # family speak with them, so the case's lead professional is told a message came.
+    decision.acknowledge = None
+    decision.tell_lead_professional = triage.match.case_id is not None
+
+
 def _rule_bounce(triage: Triage, decision: Decision) -> None:
     decision.acknowledge = None
     decision.reasons.append("no_reply:automatic")
@@ -155,4 +163,5 @@ CASE_RULES = {
     "school_notification": _rule_school_notification,
     "query": _rule_query,
     "bounce": _rule_bounce,
+    "parent_contact": _rule_parent,
 }

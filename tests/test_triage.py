@@ -199,3 +199,21 @@ def test_update_weeks_later_acknowledged_again(context, tmp_path):
     results = replay(context, [first, later], tmp_path)
 
     assert results[1].replies == ["nia.gwent@testhealth.nhs.example"]
+
+
+def test_parent_about_known_case_tells_lead_not_parent(context):
+    context.store.upsert_cases([{"id": "CCAS-2026-0101", "first_name": "Rowan", "last_name": "Bracken",
+                                 "dob": date(2013, 5, 2), "status": "open",
+                                 "lead_email": "lead.worker@testchildren.org.example"}])
+    raw = message("Laura Bracken <laura.bracken@webmail.example>", "Rowan Bracken",
+                  "Hello, I'm Rowan Bracken's mum. Rowan (born 02/05/2013) still can't face school. "
+                  "Nobody has called me back about the tutor.")
+
+    triage = run_pipeline(raw, context)
+
+    recipients = [mail.recipient for mail in triage.mail]
+    assert triage.classification.category == "parent_contact"
+    assert recipients == ["lead.worker@testchildren.org.example"]
+    assert triage.mail[0].purpose == "lead_professional_parent_notice"
+    assert b"tutor" not in triage.mail[0].raw
+    assert triage.outcome == "needs_person"
