@@ -65,11 +65,14 @@ class Intake:
         folder, uidvalidity = self.mailbox.open()
         try:
             last_uid = self.store.mailbox_state(self.mailbox.source, folder, uidvalidity)
-            self._finish_unfinished(folder, uidvalidity, summary)
+            finished = self._finish_unfinished(folder, uidvalidity, summary)
             uses_cursor = isinstance(self.mailbox, CursorMailbox)
             if uses_cursor:
                 self.mailbox.resume(self.store.mailbox_cursor(self.mailbox.source, folder))
             for ref in self.mailbox.list_new(last_uid):
+                # Backends that list the whole folder list a message retried above again.
+                if ref.uid in finished:
+                    continue
                 summary.processed.append(self.process_ref(ref))
             if uses_cursor:
                 # Saved only after every listed message is committed (see CursorMailbox).
@@ -186,9 +189,12 @@ class Intake:
         self._move(ref, stored, quarantine=True)
         return Processed(ref=ref, stored=stored, triage=None)
 
-    def _finish_unfinished(self, folder: str, uidvalidity: int | None, summary: PollSummary) -> None:
+    def _finish_unfinished(self, folder: str, uidvalidity: int | None, summary: PollSummary) -> set[str]:
+        """Finish messages a crash or a retry left behind; return their UIDs."""
+        finished: set[str] = set()
         for stored in self.store.list_unfinished(self.mailbox.source, folder, uidvalidity):
             ref = MailRef(folder=folder, uidvalidity=uidvalidity, uid=stored.uid)
+            finished.add(stored.uid)
             if stored.outcome == "retry":
                 summary.processed.append(self._retry(ref, stored))
                 continue
@@ -196,6 +202,7 @@ class Intake:
             quarantine = stored.outcome == "needs_person" and "mailbox:quarantine" in self._stored_reasons(stored)
             self._move(ref, stored, quarantine)
             summary.processed.append(Processed(ref=ref, stored=stored, triage=None, resumed=True))
+        return finished
 
     def _retry(self, ref: MailRef, stored: StoredMessage) -> Processed:
         triage = run_pipeline(self.store.load_raw(stored.pk), self.context)
