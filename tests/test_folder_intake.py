@@ -165,3 +165,27 @@ def test_demo_prints_outcome_category_case_and_replies(tmp_path):
     assert "needs_person" in result.stdout
     assert "auto_reply" in result.stdout
     assert list((tmp_path / "demo" / "outbox").glob("*.eml"))
+
+
+def test_message_retried_once_per_poll(tmp_path, monkeypatch):
+    config = folder_config(tmp_path)
+    (tmp_path / "inbox" / "a.eml").write_bytes(mailfactory.referral().as_bytes())
+    import bot.intake as intake
+    real_pipeline = intake.run_pipeline
+    calls = []
+
+    def pipeline_asking_for_retry(raw, context):
+        calls.append(1)
+        triage = real_pipeline(raw, context)
+        triage.outcome = "retry"
+        triage.mail = []
+        return triage
+
+    monkeypatch.setattr(intake, "run_pipeline", pipeline_asking_for_retry)
+    poll(config)
+    calls.clear()
+
+    poll(config)
+
+    assert len(calls) == 1
+    assert (tmp_path / "inbox" / "a.eml").exists()
