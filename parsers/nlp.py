@@ -59,6 +59,10 @@ def normalise_for_classifier(text: str) -> str:
     return _DIGIT.sub("0", text.lower())
 
 
+# Characters of subject and new text the classifier reads.
+CLASSIFIER_TEXT_LIMIT = 2000
+
+
 def classifier_text(subject: str, body: str) -> str:
     """Join a subject and body the way the training examples are joined."""
     return f"{subject}\n{body}"
@@ -237,8 +241,11 @@ def category_scores(text: str, nlp: Language | None = None) -> dict[str, float]:
     Pass the subject and the sender's new text joined by `classifier_text`, as in training.
     """
     nlp = load_pipeline() if nlp is None else nlp
-    disabled = [name for name in nlp.pipe_names if name != CLASSIFIER]
-    doc = nlp(normalise_for_classifier(text), disable=disabled)
+    # Only the tokenizer and the classifier run: the other components do not change the
+    # scores. The opening of a long message carries its purpose, and a bag-of-words model
+    # trained on short messages gains nothing from a long tail, so the text is cut there.
+    doc = nlp.make_doc(normalise_for_classifier(text[:CLASSIFIER_TEXT_LIMIT]))
+    doc = nlp.get_pipe(CLASSIFIER)(doc)
     return {label: float(doc.cats.get(label, 0.0)) for label in CATEGORIES}
 
 

@@ -34,8 +34,12 @@ def create_store_engine(url: str, busy_timeout_ms: int = 5000) -> Engine:
     @event.listens_for(engine, "begin")
     def _begin_immediate(connection):
         # IMMEDIATE takes the write lock at the start, so two writers wait on the
-        # busy timeout instead of failing half-way with "database is locked".
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # busy timeout instead of failing half-way with "database is locked". Reads
+        # (Store._read) begin deferred: under WAL they never wait for a writer.
+        if connection.get_execution_options().get("ccas_read_only"):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

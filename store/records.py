@@ -97,14 +97,24 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(engine.execution_options(ccas_read_only=True),
+                                           expire_on_commit=False)
 
     def _session(self) -> Session:
         return self._sessions()
 
     def _write(self, work):
         """Run `work(session)` in one transaction; a locked database becomes RemoteError."""
+        return self._run(self._sessions, work)
+
+    def _read(self, work):
+        """Run `work(session)` in a read transaction, which on SQLite takes no write lock."""
+        return self._run(self._read_sessions, work)
+
+    @staticmethod
+    def _run(sessions, work):
         try:
-            with self._session() as session, session.begin():
+            with sessions() as session, session.begin():
                 return work(session)
         except OperationalError as error:
             if "locked" in str(error.orig).lower() or "busy" in str(error.orig).lower():
@@ -119,7 +129,7 @@ class Store:
             row = session.scalars(select(Message).where(
                 Message.message_id == message_id, Message.sha256 == sha256)).first()
             return _stored(row) if row else None
-        return self._write(work)
+        return self._read(work)
 
     def record_triage(self, record: TriageRecord) -> StoredMessage:
         """Store a triaged message with its case, chronology, mail and agenda items.
@@ -171,13 +181,13 @@ class Store:
                 Message.uidvalidity.is_(None) if uidvalidity is None else Message.uidvalidity == uidvalidity,
                 Message.mailbox_done.is_(False)).order_by(Message.id))
             return [_stored(row) for row in rows]
-        return self._write(work)
+        return self._read(work)
 
     def message_reasons(self, pk: int) -> list[str]:
-        return self._write(lambda session: list(session.get(Message, pk).reasons or []))
+        return self._read(lambda session: list(session.get(Message, pk).reasons or []))
 
     def load_raw(self, pk: int) -> bytes:
-        return self._write(lambda session: session.get(Message, pk).raw)
+        return self._read(lambda session: session.get(Message, pk).raw)
 
     def find_case_by_message_ids(self, ids: Sequence[str]) -> tuple[str | None, bool]:
         """Return the case of a stored or sent message among `ids`, and whether one was the bot's own."""
@@ -191,13 +201,13 @@ class Store:
             row = session.scalars(select(Message).where(
                 Message.message_id.in_(ids), Message.case_id.is_not(None)).order_by(Message.id.desc())).first()
             return (row.case_id if row else None), False
-        return self._write(work)
+        return self._read(work)
 
     def sent_by_bot(self, ids: Sequence[str]) -> bool:
         """Return whether any of these Message-IDs is mail the bot sent."""
         if not ids:
             return False
-        return self._write(lambda session: session.scalars(
+        return self._read(lambda session: session.scalars(
             select(OutboxItem.id).where(OutboxItem.out_message_id.in_(ids))).first() is not None)
 
     def recent_mail_count(self, *, since: datetime, case_id: str | None = None,
@@ -212,7 +222,7 @@ class Store:
             if purpose is not None:
                 query = query.where(OutboxItem.purpose == purpose)
             return session.scalar(query)
-        return self._write(work)
+        return self._read(work)
 
     def mark_outbox_bounced(self, out_message_ids: Sequence[str]) -> list[str]:
         """Mark the bot's own sent mail named in a bounce as failed; return the purposes marked."""
@@ -248,7 +258,7 @@ class Store:
             state = session.scalars(select(MailboxState).where(
                 MailboxState.source == source, MailboxState.folder == folder)).first()
             return (state.cursor or "") if state is not None else ""
-        return self._write(work)
+        return self._read(work)
 
     def save_mailbox_cursor(self, source: str, folder: str, cursor: str) -> None:
         """Save the backend's position in the folder, creating the folder's state row when missing."""
@@ -269,7 +279,7 @@ class Store:
         return self._write(lambda session: _reserve_case_id(session, year))
 
     def get_case(self, case_id: str) -> Case | None:
-        return self._write(lambda session: session.get(Case, case_id))
+        return self._read(lambda session: session.get(Case, case_id))
 
     def find_cases(self, *, upn: str = "", nhs_number: str = "", dob: date | None = None,
                    last_names: Iterable[str] = ()) -> list[Case]:
@@ -286,7 +296,7 @@ class Store:
             clauses.append(func.lower(Case.last_name).in_(names))
         if not clauses:
             return []
-        return self._write(lambda session: list(session.scalars(select(Case).where(or_(*clauses)).limit(200))))
+        return self._read(lambda session: list(session.scalars(select(Case).where(or_(*clauses)).limit(200))))
 
     def upsert_schools(self, rows: Iterable[dict]) -> tuple[int, int]:
         """Add or update schools by URN; return (added, updated)."""
@@ -340,12 +350,12 @@ class Store:
                      school_urns: Iterable[str] = (), limit: int = 40,
                      keys_for_schools=None) -> case_records.MatchLookup:
         """Read what matching needs for one message in one transaction: see store.cases.match_lookup."""
-        return self._write(lambda session: case_records.match_lookup(
+        return self._read(lambda session: case_records.match_lookup(
             session, keys=keys, case_ids=case_ids, sender_domain=sender_domain,
             school_urns=school_urns, limit=limit, keys_for_schools=keys_for_schools))
 
     def case_views(self, case_ids: Sequence[str]) -> dict[str, case_records.CaseView]:
-        return self._write(lambda session: case_records.load_case_views(session, case_ids))
+        return self._read(lambda session: case_records.load_case_views(session, case_ids))
 
     def add_case_party(self, case_id: str, email: str, role: str) -> bool:
         """Let `email` write about a case; return False when it already may."""
@@ -377,10 +387,10 @@ class Store:
         def work(session: Session):
             return {model.__tablename__: session.scalar(select(func.count()).select_from(model))
                     for model in (Case, CaseSchool, CaseParty, CaseKey)}
-        return self._write(work)
+        return self._read(work)
 
     def list_schools(self) -> list[School]:
-        return self._write(lambda session: list(session.scalars(select(School))))
+        return self._read(lambda session: list(session.scalars(select(School))))
 
     # Outbox ---------------------------------------------------------------------
 
@@ -390,7 +400,7 @@ class Store:
             if message_pk is not None:
                 query = query.where(OutboxItem.message_pk == message_pk)
             return list(session.scalars(query))
-        return self._write(work)
+        return self._read(work)
 
     def mark_sent(self, outbox_id: int) -> None:
         self._write(lambda session: session.execute(update(OutboxItem).where(
@@ -401,7 +411,7 @@ class Store:
             OutboxItem.id == outbox_id).values(attempts=OutboxItem.attempts + 1, last_error=error_code[:255])))
 
     def outbox_for_message(self, message_pk: int) -> list[OutboxItem]:
-        return self._write(lambda session: list(session.scalars(
+        return self._read(lambda session: list(session.scalars(
             select(OutboxItem).where(OutboxItem.message_pk == message_pk).order_by(OutboxItem.id))))
 
 
