@@ -167,6 +167,7 @@ def test_auto_reply_not_linked_to_case(context):
 
 
 def replay(context, raws: list[bytes], tmp_path):
+    tmp_path.mkdir(parents=True, exist_ok=True)
     for index, raw in enumerate(raws):
         (tmp_path / f"{index:03d}.eml").write_bytes(raw)
     files = sorted(tmp_path.glob("*.eml"))
@@ -217,3 +218,18 @@ def test_parent_about_known_case_tells_lead_not_parent(context):
     assert triage.mail[0].purpose == "lead_professional_parent_notice"
     assert b"tutor" not in triage.mail[0].raw
     assert triage.outcome == "needs_person"
+
+
+def test_bounce_of_own_reply_marks_it_bounced(context, tmp_path):
+    referral = message(HEALTH, "Referral - Poppy Larkspur",
+                       "I am writing to refer Poppy Larkspur (DOB 14/02/2013) for support; anxiety, off since September.")
+    first = replay(context, [referral], tmp_path / "first")[0]
+    acknowledgement = context.store.outbox_for_message(first.stored.pk)[0]
+
+    bounced = replay(context, [mailfactory.bounce(f"<{acknowledgement.out_message_id}>")], tmp_path / "second")[0]
+
+    assert bounced.triage.classification.category == "bounce"
+    assert bounced.stored.outcome == "needs_person"
+    assert bounced.stored.case_id == first.stored.case_id
+    assert bounced.replies == []
+    assert context.store.outbox_for_message(first.stored.pk)[0].status == "bounced"
