@@ -5,12 +5,25 @@ from __future__ import annotations
 import email
 import email.policy
 import email.utils
+import re
 from email.message import EmailMessage
 
 from parsers.message import ParsedMessage
 
 # Policy for outgoing mail: CRLF line ends and strict header folding.
 POLICY = email.policy.SMTP.clone(max_line_length=78)
+
+
+# A msg-id as RFC 5322 section 3.6.4 allows it: printable ASCII, no spaces or angle
+# brackets. Anything else in an incoming id (a decoded line break, say) is dropped from
+# the threading headers rather than copied into an outgoing header.
+SAFE_MESSAGE_ID = re.compile(r"[!-;=?-~]{1,900}")
+
+
+def is_safe_message_id(value: str | None) -> bool:
+    # "=?" would be read back as an RFC 2047 encoded word by the header parser, which
+    # decodes it, line breaks included, when the reply is serialised.
+    return bool(value) and SAFE_MESSAGE_ID.fullmatch(value) is not None and "=?" not in value
 
 
 def _reject_line_breaks(name: str, value: str) -> str:
@@ -37,8 +50,8 @@ def build_reply(*, original: ParsedMessage | None, sender: str, recipient: str, 
     message["X-Auto-Response-Suppress"] = "All"
     message[loop_header] = sender
 
-    if original is not None and original.message_id:
-        references = [*original.references, original.message_id]
+    if original is not None and is_safe_message_id(original.message_id):
+        references = [ref for ref in [*original.references, original.message_id] if is_safe_message_id(ref)]
         message["In-Reply-To"] = f"<{original.message_id}>"
         message["References"] = " ".join(f"<{ref}>" for ref in references[-20:])
 

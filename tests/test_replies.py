@@ -104,3 +104,31 @@ def test_forward_attaches_original_unchanged():
 
 def test_template_folder_holds_only_text_templates():
     assert all(path.name.endswith(".txt.j2") for path in TEMPLATES.iterdir())
+
+
+def test_encoded_line_break_in_message_id_never_reaches_headers():
+    original = ParsedMessage(message_id="h03\r\nBcc: x@evil.example\r\n@school.example",
+                             references=["ok-1@school.example", "bad\nTo: y@evil.example"])
+
+    reply = build_reply(original=original, sender="ccas@testshire.gov.example",
+                        recipient="teacher@school.example", subject="CCAS: received", body="Thank you.",
+                        loop_header="X-CCAS-Bot-Loop")
+
+    raw = reply.as_bytes()
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert parsed["Bcc"] is None
+    assert parsed.get_all("To") == ["teacher@school.example"]
+    assert parsed["In-Reply-To"] is None
+    assert b"evil.example" not in raw
+
+
+def test_encoded_word_in_message_id_never_decoded_into_headers():
+    original = ParsedMessage(message_id="p1=?utf-8?q?=0D=0ABcc:_x@evil.example?=@school.example")
+
+    reply = build_reply(original=original, sender="ccas@testshire.gov.example",
+                        recipient="teacher@school.example", subject="CCAS: received", body="Thank you.",
+                        loop_header="X-CCAS-Bot-Loop")
+
+    parsed = email.message_from_bytes(reply.as_bytes(), policy=email.policy.default)
+    assert parsed["Bcc"] is None
+    assert "evil.example" not in str(parsed["In-Reply-To"] or "")
