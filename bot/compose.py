@@ -100,9 +100,17 @@ def compose_mail(triage: Triage, context: Context) -> list[PlannedMail]:
     return mail
 
 
+# An address the bot will reply to: ASCII addr-spec without spaces or control characters.
+# Internationalised addresses (SMTPUTF8) go to a person instead.
+REPLYABLE_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
+
+
 def _may_answer(triage: Triage, context: Context) -> bool:
     # Never answer automation, bulk mail, the bot's own mail, or the SEND team.
     if triage.automation or triage.bulk:
+        return False
+    if not REPLYABLE_ADDRESS.fullmatch(triage.sender_email):
+        triage.decision.review("address_not_replyable")
         return False
     if triage.sender_email in (context.config.council.ccas_inbox.lower(), context.config.council.send_inbox.lower()):
         return False

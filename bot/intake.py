@@ -245,6 +245,12 @@ class Intake:
             self.store.mark_send_failed(item.id, str(error))
             log.warning("outbox item %d not sent, will retry: %s", item.id, error)
             return False
+        except Exception as error:
+            # A reply that can never be sent (say, an address the server cannot take)
+            # must not block the outbox: it is marked failed for a person.
+            log.exception("outbox item %d cannot be sent (bug or bad address); marked failed", item.id)
+            self.store.mark_send_failed(item.id, f"{type(error).__name__}", permanent=True)
+            return False
         self.store.mark_sent(item.id)
         log.info("outbox item %d sent (%s)", item.id, item.purpose)
         return True

@@ -406,9 +406,13 @@ class Store:
         self._write(lambda session: session.execute(update(OutboxItem).where(
             OutboxItem.id == outbox_id).values(status="sent", sent_at=utcnow())))
 
-    def mark_send_failed(self, outbox_id: int, error_code: str) -> None:
+    def mark_send_failed(self, outbox_id: int, error_code: str, permanent: bool = False) -> None:
+        """Count a failed send; a permanent failure stops further attempts ("failed")."""
+        values = {"attempts": OutboxItem.attempts + 1, "last_error": error_code[:255]}
+        if permanent:
+            values["status"] = "failed"
         self._write(lambda session: session.execute(update(OutboxItem).where(
-            OutboxItem.id == outbox_id).values(attempts=OutboxItem.attempts + 1, last_error=error_code[:255])))
+            OutboxItem.id == outbox_id).values(**values)))
 
     def outbox_for_message(self, message_pk: int) -> list[OutboxItem]:
         return self._read(lambda session: list(session.scalars(

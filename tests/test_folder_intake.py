@@ -189,3 +189,26 @@ def test_message_retried_once_per_poll(tmp_path, monkeypatch):
 
     assert len(calls) == 1
     assert (tmp_path / "inbox" / "a.eml").exists()
+
+
+def test_unsendable_reply_does_not_block_outbox(tmp_path, monkeypatch):
+    config = folder_config(tmp_path)
+    (tmp_path / "inbox" / "a.eml").write_bytes(mailfactory.referral().as_bytes())
+    (tmp_path / "inbox" / "b.eml").write_bytes(mailfactory.referral("Ivy", "Marchbank", "02/05/2014").as_bytes())
+    from replies.send import FolderSender
+    real_send = FolderSender.send
+
+    def send_failing_for_first(self, raw, recipient, envelope_from, message_id):
+        if b"Poppy" in raw or not getattr(self, "_failed_once", False):
+            self._failed_once = True
+            raise UnicodeEncodeError("ascii", "\u00e4", 0, 1, "simulated address the library cannot encode")
+        return real_send(self, raw, recipient, envelope_from, message_id)
+
+    monkeypatch.setattr(FolderSender, "send", send_failing_for_first)
+    poll(config)
+    summary = poll(config)
+
+    store = open_store(config)
+    statuses = sorted(item.status for pk in (1, 2) for item in store.outbox_for_message(pk))
+    assert statuses == ["failed", "sent"]
+    assert summary.send_failures == 0

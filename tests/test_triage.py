@@ -233,3 +233,15 @@ def test_bounce_of_own_reply_marks_it_bounced(context, tmp_path):
     assert bounced.stored.case_id == first.stored.case_id
     assert bounced.replies == []
     assert context.store.outbox_for_message(first.stored.pk)[0].status == "bounced"
+
+
+def test_non_ascii_sender_address_gets_person_not_reply(context):
+    raw = ("From: Anne <\u00e4nne@brambleway.sch.example>\r\nTo: ccas@testshire.gov.example\r\n"
+           "Subject: Absence - Ivy Marchbank\r\nMessage-ID: <n1@brambleway.sch.example>\r\n"
+           "Date: Mon, 30 Nov 2026 09:00:00 +0000\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+           "Ivy Marchbank (Y3, DOB 02/05/2018) has been absent for eight days with flu.\r\n").encode()
+
+    triage = run_pipeline(raw, context)
+
+    assert [mail.purpose for mail in triage.mail if mail.purpose != "duty_urgent_alert"] == []
+    assert triage.outcome == "needs_person"
