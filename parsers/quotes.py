@@ -18,7 +18,11 @@ _HEADER_NAMES = {
               "onderwerp", "oggetto", "asunto", "para", "till", "ämne", "til", "emne",
               "reply-to", "importance"),
 }
-_HEADER_LINE = re.compile(r"^\s*\*?\s*([\w-]+)\s*\*?\s*:\s*\*?(.*)$")
+# Each run of white space has one way to match ("\s*\*?\s*" had many, and a long run of
+# spaces and tabs before a non-header word took quadratic time to reject).
+_HEADER_LINE = re.compile(r"^\s*(?:\*\s*)?([\w-]+)\s*(?:\*\s*)?:\s*\*?(.*)$")
+# A header line of a quoted block is short; longer lines are never read as one.
+_MAX_HEADER_LINE = 1000
 
 _QUOTE_LINE = re.compile(r"^\s*>")
 _ATTRIBUTION_START = re.compile(r"^\s*(-{2,}\s*)?(On|Am|Le|El|Il|Op|Em|Den|På|W dniu)\s", re.IGNORECASE)
@@ -190,6 +194,8 @@ def _attribution_end(lines: list[str], index: int) -> int | None:
 
 
 def _header_name(line: str) -> str | None:
+    if len(line) > _MAX_HEADER_LINE:
+        return None
     match = _HEADER_LINE.match(line)
     if not match:
         return None

@@ -780,3 +780,27 @@ def test_delivery_report_with_returned_message():
     assert message.returned_headers["subject"] == ["Outcome CCAS-0042"]
     assert message.returned_text == "Case reference CCAS-0042."
     assert message.forwarded_text == ""
+
+
+def test_long_whitespace_run_read_without_backtracking():
+    # A 200 KB run of spaces and tabs ending in a word once took about a minute to read,
+    # because a quoted-header pattern could split the run in many ways. The alarm turns
+    # such a regression into a failure instead of a hung test run.
+    import signal
+
+    body = "Jack " + " \t" * 100_000 + "x"
+    raw = ("From: a@school.example\r\nSubject: Referral\r\nMessage-ID: <ws@school.example>\r\n"
+           "Content-Type: text/plain; charset=utf-8\r\n\r\n" + body + "\r\n").encode()
+
+    def hung(signum, frame):
+        raise TimeoutError("reading took longer than 10 s: catastrophic backtracking is back")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(10)
+    try:
+        parsed = parse_message(raw)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+    assert parsed.body.startswith("Jack")
