@@ -100,6 +100,11 @@ def compose_mail(triage: Triage, context: Context) -> list[PlannedMail]:
     return mail
 
 
+# Local parts of addresses that never read replies: "noreply", "no-reply+bounce",
+# "noreply.notifications", "do-not-reply", "mailer-daemon", "postmaster", "bounces".
+NO_REPLY_LOCAL_PART = re.compile(r"(?:no[-_.]?reply|do[-_.]?not[-_.]?reply|mailer[-_.]?daemon|postmaster|bounces?)(?:$|[-_.+])",
+                                 re.I)
+
 # An address the bot will reply to: ASCII addr-spec without spaces or control characters.
 # Internationalised addresses (SMTPUTF8) go to a person instead.
 REPLYABLE_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
@@ -115,7 +120,7 @@ def _may_answer(triage: Triage, context: Context) -> bool:
     if triage.sender_email in (context.config.council.ccas_inbox.lower(), context.config.council.send_inbox.lower()):
         return False
     local_part = triage.sender_email.partition("@")[0]
-    return local_part not in ("mailer-daemon", "postmaster", "noreply", "no-reply", "donotreply", "do-not-reply")
+    return not NO_REPLY_LOCAL_PART.match(local_part)
 
 
 def _braked(triage: Triage, context: Context, purpose: str) -> bool:

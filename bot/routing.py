@@ -66,7 +66,15 @@ def decide_route(triage: Triage, context: Context) -> Decision:
     if triage.classification.confidence * 100 < policy.review_below_confidence_percent:
         decision.review("low_confidence")
     if "sender:authentication_failed" in triage.reasons and decision.acknowledge:
+        # An unverified sender may be forged: a person checks, and any reply holds no case details.
         decision.review("sender_not_verified")
+        decision.acknowledge = "personal_acknowledgement"
+    council = context.config.council
+    if triage.sender_email in (council.ccas_inbox.lower(), council.send_inbox.lower()):
+        # Mail claiming to come from the CCAS or SEND inbox is a loop or a forgery.
+        decision.review("sender_is_own_inbox")
+        decision.open_case = False
+        decision.acknowledge = None
     if not triage.sender_email:
         decision.acknowledge = None
     return decision

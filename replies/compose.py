@@ -14,10 +14,10 @@ from parsers.message import ParsedMessage
 POLICY = email.policy.SMTP.clone(max_line_length=78)
 
 
-# A msg-id as RFC 5322 section 3.6.4 allows it: printable ASCII, no spaces or angle
-# brackets. Anything else in an incoming id (a decoded line break, say) is dropped from
+# A msg-id as RFC 5322 section 3.6.4 allows it: atext, dots, "@" and a bracketed
+# literal, at most 250 characters. Anything else in an incoming id (a decoded line break, say) is dropped from
 # the threading headers rather than copied into an outgoing header.
-SAFE_MESSAGE_ID = re.compile(r"[!-;=?-~]{1,900}")
+SAFE_MESSAGE_ID = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.@\[\]]{1,250}")
 
 
 def is_safe_message_id(value: str | None) -> bool:

@@ -132,3 +132,13 @@ def test_encoded_word_in_message_id_never_decoded_into_headers():
     parsed = email.message_from_bytes(reply.as_bytes(), policy=email.policy.default)
     assert parsed["Bcc"] is None
     assert "evil.example" not in str(parsed["In-Reply-To"] or "")
+
+
+@pytest.mark.parametrize("message_id", ["h17(comment)\"q\",@school.example", "\u00e9t\u00e9@school.example",
+                                        "x" * 5000 + "@school.example", "a\u2028b@school.example"])
+def test_malformed_message_id_left_out_of_threading(message_id):
+    reply = build_reply(original=ParsedMessage(message_id=message_id), sender="ccas@testshire.gov.example",
+                        recipient="teacher@school.example", subject="CCAS: received", body="Thank you.",
+                        loop_header="X-CCAS-Bot-Loop")
+
+    assert reply["In-Reply-To"] is None

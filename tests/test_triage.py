@@ -245,3 +245,42 @@ def test_non_ascii_sender_address_gets_person_not_reply(context):
 
     assert [mail.purpose for mail in triage.mail if mail.purpose != "duty_urgent_alert"] == []
     assert triage.outcome == "needs_person"
+
+
+@pytest.mark.parametrize("local_part", ["noreply", "no-reply+bounce", "noreply.notifications", "do-not-reply",
+                                        "bounces"])
+def test_no_reply_addresses_never_acknowledged(context, local_part):
+    raw = message(f"Notices <{local_part}@testhealth.nhs.example>", "Referral - Poppy Larkspur",
+                  "I am writing to refer Poppy Larkspur (DOB 14/02/2013) for support.")
+
+    triage = run_pipeline(raw, context)
+
+    assert [mail for mail in triage.mail if mail.recipient.startswith(local_part)] == []
+
+
+def test_mail_from_own_inbox_opens_no_case(context):
+    raw = message(mailfactory.CCAS_INBOX, "Referral - Poppy Larkspur",
+                  "I am writing to refer Poppy Larkspur (DOB 14/02/2013) for support.")
+
+    triage = run_pipeline(raw, context)
+
+    assert triage.new_case_id is None
+    assert triage.mail == []
+    assert triage.outcome == "needs_person"
+
+
+def test_unverified_sender_gets_no_case_details(context):
+    mail = EmailMessage()
+    mail["From"] = HEALTH
+    mail["To"] = mailfactory.CCAS_INBOX
+    mail["Subject"] = "Referral - Poppy Larkspur"
+    mail["Message-ID"] = make_msgid(domain="test.example")
+    mail["Authentication-Results"] = "mx.testshire.gov.example; spf=fail; dkim=fail; dmarc=fail"
+    mail.set_content("I am writing to refer Poppy Larkspur (DOB 14/02/2013) for support.")
+
+    triage = run_pipeline(mail.as_bytes(), context)
+
+    purposes = [item.purpose for item in triage.mail]
+    assert purposes == ["personal_acknowledgement"]
+    assert b"CCAS-20" not in triage.mail[0].raw
+    assert triage.outcome == "needs_person"
