@@ -90,12 +90,13 @@ def run_backfill(mailbox, context, since: date, progress: bool = False) -> Backf
                 # The folder backend's UID is a file name, which may name a child, so it is not logged.
                 log.warning("backfill: a message could not be fetched (%s); left in place", error.reason)
                 continue
-            message_id, _, digest = identify_raw(raw)
+            identity = identify_raw(raw)
+            message_id, _, digest = identity
             if store.find_message(message_id, digest) is not None:
                 summary.skipped += 1
                 continue
 
-            triage = run_pipeline(raw, context)
+            triage = run_pipeline(raw, context, identity)
             record = replace(intake._record(ref, triage), last_uid=None, outbox_status="suppressed")
             stored = store.record_triage(record)
             summary.stored += 1

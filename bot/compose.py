@@ -50,7 +50,7 @@ def forward_reasons(triage: Triage) -> list[str]:
 
 
 def compose_mail(triage: Triage, context: Context) -> list[PlannedMail]:
-    """Render the mail a decision calls for. Automatic mail is never answered."""
+    """Render the mail a decision calls for. Automatic mail never gets a reply."""
     decision = triage.decision
     config = context.config
     mail: list[PlannedMail] = []

@@ -69,7 +69,7 @@ class TrustedDomainsConfig:
 
 @dataclass(frozen=True)
 class CategoryRoute:
-    """What happens to a message of one category, before the case-specific rules."""
+    """The route for messages of one category, before the case-specific rules."""
 
     acknowledge: bool = False
     agenda: str = "none"

@@ -125,11 +125,17 @@ def _prediction(processed: Processed, store, opened: dict[str, str]) -> dict:
     stored = processed.stored
     outbox = store.outbox_for_message(stored.pk) if stored else []
     purposes = {item.purpose for item in outbox}
+    if triage is not None:
+        reasons = list(triage.reasons)
+    elif stored is not None:
+        reasons = store.message_reasons(stored.pk)
+    else:
+        reasons = []
     prediction = {
         "file": processed.ref.uid,
         "outcome": stored.outcome if stored else "crashed",
         "replies": [item.recipient for item in outbox],
-        "reasons": list(triage.reasons) if triage else (store.message_reasons(stored.pk) if stored else []),
+        "reasons": reasons,
         "case_id": stored.case_id if stored else None,
     }
     if triage is None or triage.classification is None:

@@ -1,6 +1,6 @@
 """The poll: read new mail, triage it, store it, send what it calls for, then move it.
 
-Order per message, so that nothing is lost and nothing is answered twice:
+Order per message, so that nothing is lost and no message gets a second reply:
 1. fetch the raw bytes (BODY.PEEK[], so the mailbox is not changed);
 2. run the pipeline, which only decides;
 3. commit the message, its case, agenda items and outgoing mail in one transaction;
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Processed:
-    """What happened to one message in this poll, for the command line and eval."""
+    """The result of one message in this poll, for the command line and eval."""
 
     ref: MailRef
     stored: StoredMessage | None
@@ -94,7 +94,8 @@ class Intake:
         except MessageError as error:
             return self._quarantine_unfetchable(ref, error.reason)
 
-        message_id, _, digest = identify_raw(raw)
+        identity = identify_raw(raw)
+        message_id, _, digest = identity
         known = self.store.find_message(message_id, digest)
         if known is not None and known.outcome != "retry":
             # Seen before: a crash between commit and move, or a re-sync after a
@@ -106,7 +107,7 @@ class Intake:
             log.info("message %d already stored; finished without a new triage", known.pk)
             return Processed(ref=ref, stored=known, triage=None, resumed=True)
 
-        triage = run_pipeline(raw, self.context)
+        triage = run_pipeline(raw, self.context, identity)
         stored = self.store.record_triage(self._record(ref, triage))
         log.info("message %d stored: outcome=%s category=%s case=%s reasons=%s",
                  stored.pk, stored.outcome, triage.classification.category if triage.classification else None,
@@ -132,7 +133,7 @@ class Intake:
                 result = record_action_reply(self.store, self.context.config, stored.case_id, stored.pk, text,
                                              sender_email=triage.sender_email, today=self.context.today)
                 # An update that names no known action still sits under the actions review
-                # on the agenda, where the panel sees it; the reason code says why.
+                # on the agenda, where the panel reviews it. The reason code records the result.
                 self.store.add_reason(stored.pk, f"action:{result.outcome}")
             if stored.case_id and triage.child is not None:
                 facts = facts_from_message(_child_as_dict(triage.child), text, self.context.today)

@@ -50,7 +50,7 @@ class Verdict(enum.Enum):
 
 @dataclass
 class Context:
-    """What every step may read: configuration, store, registers and the date."""
+    """The inputs every step may read: configuration, store, registers and the date."""
 
     config: Config
     store: Store
@@ -430,10 +430,13 @@ STEPS: list[Step] = [
 ]
 
 
-def run_pipeline(raw: bytes, context: Context) -> Triage:
-    """Run every step over one message; raises RemoteError only (retry later)."""
+def run_pipeline(raw: bytes, context: Context, identity: tuple[str, bool, str] | None = None) -> Triage:
+    """Run every step over one message; raises RemoteError only (retry later).
+
+    `identity` is identify_raw(raw) when the caller has already computed it.
+    """
     triage = Triage(raw=raw)
-    triage.message_id, triage.message_id_synthesised, triage.sha256 = identify_raw(raw)
+    triage.message_id, triage.message_id_synthesised, triage.sha256 = identity or identify_raw(raw)
     for step in STEPS:
         try:
             verdict = step.run(triage, context)

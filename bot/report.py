@@ -12,6 +12,7 @@ PURPOSE_LABELS = {
     "professional_send_notice": "SEND notice to sender",
     "forward_to_send": "forward to SEND",
     "duty_urgent_alert": "urgent alert to duty",
+    "lead_professional_parent_notice": "notice to lead professional",
 }
 
 

@@ -66,7 +66,7 @@ def decide_route(triage: Triage, context: Context) -> Decision:
     if triage.classification.confidence * 100 < policy.review_below_confidence_percent:
         decision.review("low_confidence")
     if "sender:authentication_failed" in triage.reasons and decision.acknowledge:
-        # An unverified sender may be forged: a person checks, and any reply holds no case details.
+        # An unverified sender may be forged, so a person checks and any reply contains no case details.
         decision.review("sender_not_verified")
         decision.acknowledge = "personal_acknowledgement"
     council = context.config.council
@@ -103,7 +103,7 @@ def _rule_support_request(triage: Triage, decision: Decision) -> None:
         decision.agenda = "new_referrals"
         decision.review("re_referral_of_closed_case")
     elif triage.case_reviewed:
-        # The panel already knows the child: the request is about an existing placement.
+        # The panel has reviewed this case before, so the request is about an existing placement.
         decision.agenda = "existing_placements"
     if triage.match.method == "ambiguous" and triage.match.candidates:
         decision.agenda = "existing_placements"
@@ -137,7 +137,7 @@ def _rule_query(triage: Triage, decision: Decision) -> None:
         return
     text = triage.message.new_text or triage.message.body
     if "school" in triage.sender_roles and PORTAL_GUIDANCE.search(text) and not PORTAL_PROBLEM.search(text):
-        # How a school should notify is answered by the portal template; no person needed.
+        # The portal template covers how a school should notify, so no person is needed.
         _clear(decision)
         decision.acknowledge = "school_portal_pointer"
 

@@ -68,7 +68,7 @@ ABSENCE_DETAIL = re.compile(
     r"|\bsurgery\b|\boperation\b|\billness\b|\bill\b|\bunwell\b|\bmigraines?\b|\banxiety\b|\bcast\b",
     re.I,
 )
-# Words that place a message about a child the panel already knows.
+# Words that show a message is about a child already on the panel's caseload.
 KNOWN_CASE_HINT = re.compile(
     r"\b(?:since|at|from) (?:the )?last panel\b|\bas (?:requested|agreed|discussed) (?:at|by) (?:the )?panel\b"
     r"|\bfurther to\b|\b(?:quick |weekly |monthly |an? )?update (?:on|for|about)\b|\bstill on (?:the )?ccas\b",

@@ -33,7 +33,7 @@ class Attachment:
 
 @dataclass
 class ParsedMessage:
-    """What the reader got out of the raw bytes.
+    """The content the reader took from the raw bytes.
 
     Every field has a safe empty value, so later steps never need to guard against
     a header that was missing or could not be decoded. `defects` lists reason codes

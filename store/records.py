@@ -509,7 +509,7 @@ def _record_triage(session: Session, record: TriageRecord) -> StoredMessage:
 def _add_outbox(session: Session, row: Message, case_id: str | None, mail: PlannedMail, now: datetime,
                 status: str = "pending") -> None:
     # The key is the incoming Message-ID, not the stored row, so a copy of the same
-    # message arriving again (or re-synced after a UIDVALIDITY change) is never answered twice.
+    # message arriving again (or re-synced after a UIDVALIDITY change) never gets a second reply.
     key = f"{row.message_id}|{mail.purpose}|{mail.recipient}"[:255]
     if session.scalars(select(OutboxItem.id).where(OutboxItem.dedupe_key == key)).first() is not None:
         return

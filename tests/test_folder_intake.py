@@ -68,7 +68,7 @@ def test_maildir_new_and_cur_both_read(tmp_path):
     assert (tmp_path / "inbox" / "tmp" / "3.eml").exists()
 
 
-def test_copy_of_same_message_in_folder_not_answered_twice(tmp_path):
+def test_folder_copy_gets_one_reply(tmp_path):
     config = folder_config(tmp_path)
     raw = mailfactory.referral().as_bytes()
     (tmp_path / "inbox" / "a.eml").write_bytes(raw)
@@ -174,9 +174,9 @@ def test_message_retried_once_per_poll(tmp_path, monkeypatch):
     real_pipeline = intake.run_pipeline
     calls = []
 
-    def pipeline_asking_for_retry(raw, context):
+    def pipeline_asking_for_retry(raw, context, identity=None):
         calls.append(1)
-        triage = real_pipeline(raw, context)
+        triage = real_pipeline(raw, context, identity)
         triage.outcome = "retry"
         triage.mail = []
         return triage

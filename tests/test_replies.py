@@ -106,7 +106,7 @@ def test_template_folder_holds_only_text_templates():
     assert all(path.name.endswith(".txt.j2") for path in TEMPLATES.iterdir())
 
 
-def test_encoded_line_break_in_message_id_never_reaches_headers():
+def test_message_id_line_break_dropped():
     original = ParsedMessage(message_id="h03\r\nBcc: x@evil.example\r\n@school.example",
                              references=["ok-1@school.example", "bad\nTo: y@evil.example"])
 
@@ -122,7 +122,7 @@ def test_encoded_line_break_in_message_id_never_reaches_headers():
     assert b"evil.example" not in raw
 
 
-def test_encoded_word_in_message_id_never_decoded_into_headers():
+def test_message_id_encoded_word_dropped():
     original = ParsedMessage(message_id="p1=?utf-8?q?=0D=0ABcc:_x@evil.example?=@school.example")
 
     reply = build_reply(original=original, sender="ccas@testshire.gov.example",
