@@ -295,3 +295,62 @@ class CaseClock(Base):
     reason: Mapped[str] = mapped_column(String(60), default="")
     message_pk: Mapped[int | None] = mapped_column(ForeignKey("message.id"))
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class UserAccount(Base):
+    """Someone who signs in to the web app: a local account, an Entra ID account, or both."""
+
+    __tablename__ = "user_account"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(320), unique=True)
+    display_name: Mapped[str] = mapped_column(String(255), default="")
+    # One of bot.web.auth.ROLES: "coordinator", "panel_member" or "admin".
+    role: Mapped[str] = mapped_column(String(20))
+    # An argon2 hash; empty for an account that signs in only through OpenID Connect.
+    password_hash: Mapped[str] = mapped_column(String(255), default="")
+    # The OpenID Connect subject ("oid" claim of Entra ID), set at the first sign-in.
+    oidc_subject: Mapped[str | None] = mapped_column(String(255), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SignInAttempt(Base):
+    """A failed sign-in, kept for the rate limit; `key` is a hash of the account name or client address."""
+
+    __tablename__ = "sign_in_attempt"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class AuditEvent(Base):
+    """Who viewed or changed what, and when. `detail` holds ids and field names, never message text."""
+
+    __tablename__ = "audit_event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    # A user's username, or "ccas-bot" for the bot's own jobs (purge, reminders).
+    actor: Mapped[str] = mapped_column(String(320), index=True)
+    action: Mapped[str] = mapped_column(String(60), index=True)
+    target_type: Mapped[str] = mapped_column(String(40), default="")
+    target_id: Mapped[str] = mapped_column(String(60), default="", index=True)
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class Correction(Base):
+    """A coordinator's change to what the bot decided, counted per category for the dashboard."""
+
+    __tablename__ = "correction"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    actor: Mapped[str] = mapped_column(String(320))
+    message_pk: Mapped[int | None] = mapped_column(ForeignKey("message.id"), index=True)
+    # The category the bot gave the message, so corrections count against the bot's decision.
+    bot_category: Mapped[str] = mapped_column(String(40), default="")
+    # What was corrected: "category", "child.<field>", "case_link", "draft_edit", "draft_reject".
+    field: Mapped[str] = mapped_column(String(40))

@@ -1,0 +1,24 @@
+"""data protection: retention, erasure and encryption at rest
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-12-04 23:25:00
+
+Written by hand.
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+revision = '0006'
+down_revision = '0005'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
