@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-BENCH_MODULES: list[str] = ["bot.bench_latency", "bot.bench_match", "bot.bench_parse"]
+BENCH_MODULES: list[str] = ["bot.bench_fuzz", "bot.bench_latency", "bot.bench_load", "bot.bench_match", "bot.bench_parse"]
 
 
 def register(subparsers) -> None:

@@ -16,7 +16,8 @@ log = logging.getLogger("bot")
 
 # Modules that add their own subcommands: each has register(subparsers), and its
 # handlers receive the parsed arguments and return the exit status.
-COMMAND_MODULES: list[str] = ["bot.bench", "bot.health", "bot.train", "bot.panel_cli", "bot.backfill", "bot.queue_cli"]
+COMMAND_MODULES: list[str] = ["bot.bench", "bot.health", "bot.train", "bot.panel_cli", "bot.backfill", "bot.queue_cli", "bot.users_cli", "bot.web_cli",
+                             "bot.data_cli"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,15 +66,33 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print the scores as JSON")
     evaluate.set_defaults(handler=_eval)
 
-    demo = commands.add_parser("demo", help="run one poll over the shipped fictional mail in var/demo")
+    demo = commands.add_parser(
+        "demo", help="run one poll over the shipped fictional mail in var/demo",
+        description="Build a folder mailbox of the shipped fictional mail, a SQLite database, an outbox and "
+                    "a config.toml for them, run one poll and print what happened to each message, then "
+                    "the steps to open the results in the web app.")
     demo.add_argument("--folder", type=Path, default=Path("var/demo"),
-                      help="where the demo's mailbox, database and outbox go; a folder from an earlier "
-                           "demo is emptied first, any other non-empty folder is refused")
+                      help="where the demo's mailbox, database, outbox and config.toml go (default: var/demo); "
+                           "a folder from an earlier demo is emptied first, any other non-empty folder is refused")
     demo.set_defaults(handler=_demo)
 
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).register(commands)
+    _describe_from_help(parser)
     return parser
+
+
+def _describe_from_help(parser: argparse.ArgumentParser) -> None:
+    """Give every subcommand without a description its one-line help as the description of its --help page."""
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        # argparse keeps each subcommand's help text only in these pseudo-actions.
+        for choice in action._choices_actions:
+            subparser = action.choices[choice.dest]
+            if subparser.description is None and choice.help:
+                subparser.description = choice.help[0].upper() + choice.help[1:] + "."
+            _describe_from_help(subparser)
 
 
 def _version() -> str:
@@ -106,11 +125,19 @@ def _run(args) -> int:
     from bot.app import build_context, build_mailbox, build_sender, open_store
     from bot.intake import Intake
     from bot.scheduler import run_forever
+    from bot.workers import SingleRunnerLock
+    from store.claims import LeaderLock
 
     config = load(args)
+    # SQLite takes one worker; on PostgreSQL any number may run (bot/workers.py).
+    runner_lock = SingleRunnerLock(config)
+    runner_lock.acquire()
     store = open_store(config)
     sender = build_sender(config)
     build_mailbox(config)  # fail at start-up, not at the first poll, on a missing secret
+    # One worker leads the daily jobs; the others skip them, and take the lead if the leader dies.
+    leader = LeaderLock(store.engine)
+    leader.is_leader()
 
     def poll() -> None:
         Intake(build_mailbox(config), build_context(config, store), sender).poll_once()
@@ -122,12 +149,26 @@ def _run(args) -> int:
         from bot.outcomes import send_action_reminders
         send_action_reminders(store, config, datetime.now(ZoneInfo(config.bot.timezone)).date())
 
+    def daily() -> None:
+        from bot.data_cli import run_daily_purge
+        if not leader.is_leader():
+            log.info("daily jobs skipped: another worker leads them")
+            return
+        try:
+            remind()
+        finally:
+            # The purge runs even when the reminders failed; its own errors reach the scheduler's log.
+            run_daily_purge(store, config)
+
     if config.mailbox.backend == "imap" and config.mailbox.imap.idle:
         from bot.idle import run_with_idle
-        # NOTE: in IDLE mode reminders are not scheduled; run `ccas-bot reminders --once` from a timer.
+        # NOTE: in IDLE mode reminders and the purge are not scheduled; run `ccas-bot reminders --once`
+        # and `ccas-bot purge` from a timer.
         run_with_idle(config, poll, lambda: build_mailbox(config))
     else:
-        run_forever(config, poll, daily=remind)
+        run_forever(config, poll, daily=daily)
+    leader.release()
+    runner_lock.release()
     return 0
 
 
@@ -136,11 +177,14 @@ def _poll(args) -> int:
     from bot.intake import Intake
     from bot.report import print_poll
 
+    from bot.workers import SingleRunnerLock
+
     config = load(args)
     mailbox = build_mailbox(config)
     sender = build_sender(config)
-    store = open_store(config)
-    summary = Intake(mailbox, build_context(config, store), sender).poll_once()
+    with SingleRunnerLock(config):
+        store = open_store(config)
+        summary = Intake(mailbox, build_context(config, store), sender).poll_once()
     print_poll(summary)
     return 0
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from bot.errors import ConfigError
 
@@ -30,12 +31,34 @@ class BotConfig:
     log_level: str = "INFO"
     acknowledgement_grace_hours: int = 24
     max_mail_per_case_per_hour: int = 5
+    # Several workers (PostgreSQL only): this worker's name, and how long its claims last.
+    worker_id: str = ""
+    claim_timeout_seconds: int = 300
+    claim_batch_size: int = 20
 
 
 @dataclass(frozen=True)
 class StoreConfig:
     url: str = "sqlite:///var/ccas-bot.sqlite3"
     sqlite_busy_timeout_ms: int = 5000
+    # The environment variable holding the Fernet keys for message bytes; "" stores them plain.
+    encryption_key_env: str = ""
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    """How long each kind of personal data is kept; store/retention.py purges what is older."""
+
+    enabled: bool = True
+    raw_messages_days: int = 365
+    outbox_bodies_days: int = 365
+    quarantined_messages_days: int = 90
+    message_details_days: int = 730
+    closed_cases_years: int = 6
+    closed_cases_until_age_years: int = 25
+    audit_events_years: int = 7
+    sign_in_attempts_days: int = 90
+    batch_size: int = 500
 
 
 @dataclass(frozen=True)
@@ -95,6 +118,9 @@ class RoutingConfig:
     ehcp_assessment: str = "panel"
     review_below_confidence_percent: int = 50
     default_protective_marking: str = ""
+    # When a message needs a person, its replies wait as drafts for a coordinator to approve.
+    # The urgent alert to the duty coordinators is always sent at once.
+    hold_replies_for_review: bool = True
 
 
 @dataclass(frozen=True)
@@ -233,6 +259,48 @@ class PanelConfig:
 
 
 @dataclass(frozen=True)
+class WebOidcConfig:
+    """Optional sign-in with Microsoft Entra ID; app roles or group ids map to the web app's roles."""
+
+    tenant_id: str = ""
+    client_id: str = ""
+    client_secret_env: str = "CCAS_WEB_OIDC_SECRET"
+    redirect_url: str = ""
+    authority_url: str = "https://login.microsoftonline.com"
+    admin_app_roles: tuple[str, ...] = ()
+    coordinator_app_roles: tuple[str, ...] = ()
+    panel_member_app_roles: tuple[str, ...] = ()
+    admin_groups: tuple[str, ...] = ()
+    coordinator_groups: tuple[str, ...] = ()
+    panel_member_groups: tuple[str, ...] = ()
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.tenant_id and self.client_id)
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    """The coordinators' web app served by `ccas-bot web`."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    threads: int = 8
+    secret_key_env: str = "CCAS_WEB_SECRET_KEY"
+    secure_cookies: bool = True
+    session_idle_minutes: int = 30
+    session_lifetime_minutes: int = 600
+    sign_in_max_failures: int = 5
+    sign_in_max_failures_per_address: int = 20
+    sign_in_window_minutes: int = 15
+    trusted_proxy_count: int = 0
+    # The address coordinators open the web app at, such as "https://ccas.council.example".
+    # Empty: the urgent alert points to `ccas-bot queue` instead of a web page.
+    base_url: str = ""
+    oidc: WebOidcConfig = field(default_factory=WebOidcConfig)
+
+
+@dataclass(frozen=True)
 class Config:
     bot: BotConfig = field(default_factory=BotConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
@@ -244,6 +312,8 @@ class Config:
     sending: SendingConfig = field(default_factory=SendingConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     panel: PanelConfig = field(default_factory=PanelConfig)
+    web: WebConfig = field(default_factory=WebConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
     base_dir: Path = Path(".")
 
     def path(self, value: str) -> Path:
@@ -281,6 +351,7 @@ _CHOICES = {
 _POSITIVE = {
     "bot.poll_interval_seconds", "bot.misfire_grace_seconds", "bot.max_attempts",
     "bot.max_message_bytes", "bot.acknowledgement_grace_hours", "bot.max_mail_per_case_per_hour",
+    "bot.claim_timeout_seconds", "bot.claim_batch_size",
     "store.sqlite_busy_timeout_ms", "mailbox.imap.port",
     "mailbox.imap.timeout_seconds", "sending.smtp.port", "sending.smtp.timeout_seconds",
     "mailbox.imap.idle_timeout_seconds", "mailbox.imap.reconnect_max_seconds",
@@ -288,6 +359,11 @@ _POSITIVE = {
     "mailbox.ews.timeout_seconds",
     "limits.attachment_max_bytes", "limits.attachment_max_pages", "limits.attachment_time_budget_ms",
     "panel.meeting_duration_minutes", "panel.review_interval_weeks", "panel.action_reminder_days",
+    "web.port", "web.threads", "web.session_idle_minutes", "web.session_lifetime_minutes",
+    "web.sign_in_max_failures", "web.sign_in_max_failures_per_address", "web.sign_in_window_minutes",
+    "retention.raw_messages_days", "retention.outbox_bodies_days", "retention.quarantined_messages_days",
+    "retention.message_details_days", "retention.closed_cases_years", "retention.audit_events_years",
+    "retention.sign_in_attempts_days", "retention.batch_size",
 }
 
 
@@ -300,10 +376,11 @@ def load_config(path: str | Path | None) -> Config:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError("--config", f"file {str(path)!r} not found",
-                          "copy config.example.toml and edit it") from None
+        raise ConfigError("", f"config file {path} not found",
+                          f"copy config.example.toml to {path} and edit it, or name another file with --config"
+                          ) from None
     except tomllib.TOMLDecodeError as error:
-        raise ConfigError("--config", f"{path} is not valid TOML ({error})") from None
+        raise ConfigError("", f"config file {path} is not valid TOML ({error})") from None
 
     config = _build(Config, data, prefix="")
     config = dataclasses.replace(config, base_dir=path.resolve().parent)
@@ -391,6 +468,9 @@ def _validate(config: Config) -> Config:
                           "a client that has been idle for 30 minutes (RFC 2177)")
     _validate_microsoft_backends(config)
     _validate_panel(config)
+    _validate_web(config)
+    if config.retention.closed_cases_until_age_years < 0:
+        raise ConfigError("retention.closed_cases_until_age_years", "must be zero (no age rule) or more")
     return config
 
 
@@ -436,6 +516,45 @@ def _validate_panel(config: Config) -> None:
         except ValueError:
             raise ConfigError("panel.no_meeting_dates", f"{value!r} is not a date",
                               "write each date as YYYY-MM-DD") from None
+
+
+def _validate_web(config: Config) -> None:
+    web = config.web
+    if web.port > 65535:
+        raise ConfigError("web.port", f"must be at most 65535, got {web.port}")
+    if web.trusted_proxy_count < 0:
+        raise ConfigError("web.trusted_proxy_count", "must be zero or more")
+    if web.session_idle_minutes > web.session_lifetime_minutes:
+        raise ConfigError("web.session_idle_minutes", "must not be longer than web.session_lifetime_minutes")
+    if not web.secret_key_env:
+        raise ConfigError("web.secret_key_env", "is empty", "name the environment variable that holds the key")
+    if web.base_url:
+        _validate_base_url(web.base_url)
+    oidc = web.oidc
+    if oidc.tenant_id or oidc.client_id:
+        for name in ("tenant_id", "client_id", "redirect_url"):
+            if not getattr(oidc, name):
+                raise ConfigError(f"web.oidc.{name}", "is empty",
+                                  "copy it from the app registration in Microsoft Entra ID")
+        if not oidc.authority_url.startswith("https://"):
+            raise ConfigError("web.oidc.authority_url", "must start with https://")
+        if not any(getattr(oidc, f"{role}_{kind}") for role in ("admin", "coordinator", "panel_member")
+                   for kind in ("app_roles", "groups")):
+            raise ConfigError("web.oidc.coordinator_app_roles", "no app role or group is allowed to sign in",
+                              "list the app role values or group ids that may use the web app")
+
+
+def _validate_base_url(base_url: str) -> None:
+    """Check web.base_url: an https URL with a host, or http only for this machine (localhost)."""
+    parts = urlsplit(base_url)
+    local = parts.hostname in ("localhost", "127.0.0.1", "::1")
+    if parts.scheme != "https" and not (parts.scheme == "http" and local):
+        raise ConfigError("web.base_url", f"{base_url!r} is not an https:// URL",
+                          "give the address coordinators open, such as https://ccas.council.example "
+                          "(http:// is allowed only for localhost)")
+    if not parts.hostname or parts.query or parts.fragment or parts.username:
+        raise ConfigError("web.base_url", f"{base_url!r} is not a plain web address",
+                          "give the scheme, host and optional path only, such as https://ccas.council.example")
 
 
 def _lookup(config: Config, dotted: str) -> Any:

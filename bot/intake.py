@@ -12,6 +12,9 @@ and 5) without running the pipeline again. The one window for a duplicate is a
 crash between the SMTP server accepting a message and step 4's commit, or that
 commit failing (a database locked past its busy timeout). tests/test_faults.py
 measures the window at about a millisecond per reply.
+
+On PostgreSQL several workers share one mailbox: a poll claims its messages and
+replies first (bot/workers.py, docs/workers.md), then handles each one as above.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ from bot.pipeline import Context, Triage, identify, identify_raw, run_pipeline
 from bot.clocks import compute_clocks, facts_from_message
 from bot.outcomes import record_action_reply
 from bot.school_days import load_school_calendar
+from bot.workers import claims_for, poll_claimed
 from replies.send import Sender
+from store.claims import WorkClaims
 from store.panel import PanelStore
 from store.records import StoredMessage, TriageRecord
 
@@ -42,6 +47,8 @@ class Processed:
     triage: Triage | None
     replies: list[str] = field(default_factory=list)
     reply_purposes: list[str] = field(default_factory=list)
+    # Replies stored as drafts, waiting for a coordinator to approve them.
+    held_purposes: list[str] = field(default_factory=list)
     resumed: bool = False
 
 
@@ -53,16 +60,26 @@ class PollSummary:
 
 
 class Intake:
-    def __init__(self, mailbox: Mailbox, context: Context, sender: Sender) -> None:
+    def __init__(self, mailbox: Mailbox, context: Context, sender: Sender,
+                 claims: WorkClaims | None = None) -> None:
         self.mailbox = mailbox
         self.context = context
         self.store = context.store
         self.sender = sender
+        # On PostgreSQL several workers may share the mailbox, so work is claimed (bot/workers.py).
+        self.claims = claims if claims is not None else claims_for(self.store, context.config)
 
     def poll_once(self) -> PollSummary:
         """Process everything new in the mailbox once; raises RemoteError to retry later."""
         summary = PollSummary()
         folder, uidvalidity = self.mailbox.open()
+        if self.claims is not None:
+            try:
+                poll_claimed(self, summary, folder, uidvalidity)
+                self._send_pending(summary)
+            finally:
+                self.mailbox.close()
+            return _logged(summary)
         try:
             last_uid = self.store.mailbox_state(self.mailbox.source, folder, uidvalidity)
             finished = self._finish_unfinished(folder, uidvalidity, summary)
@@ -80,11 +97,7 @@ class Intake:
             self._send_pending(summary)
         finally:
             self.mailbox.close()
-        # An idle poll every minute would fill the log, so only a poll that did something logs at INFO.
-        level = logging.INFO if summary.processed or summary.sent or summary.send_failures else logging.DEBUG
-        log.log(level, "poll finished: %d messages, %d earlier replies sent, %d send failures",
-                len(summary.processed), summary.sent, summary.send_failures)
-        return summary
+        return _logged(summary)
 
     def process_ref(self, ref: MailRef) -> Processed:
         """Fetch, triage, store, send and move one message."""
@@ -117,7 +130,7 @@ class Intake:
         if stored.outcome != "retry":
             self._move(ref, stored, "mailbox:quarantine" in triage.reasons)
         return Processed(ref=ref, stored=stored, triage=triage, replies=[item.recipient for item in sent],
-                         reply_purposes=[item.purpose for item in sent])
+                         reply_purposes=[item.purpose for item in sent], held_purposes=self._held(triage))
 
     def _record_case_follow_ups(self, stored: StoredMessage, triage: Triage) -> StoredMessage:
         """Update the panel's actions and the case's statutory clocks from a stored message.
@@ -169,7 +182,7 @@ class Intake:
             category=classification.category if classification else None,
             urgent=triage.urgent,
             confidence=classification.confidence if classification else None,
-            extracted=_child_as_dict(triage.child),
+            extracted=_extracted(triage),
             case_id=triage.match.case_id or triage.new_case_id,
             new_case=triage.new_case,
             reopen_case=bool(decision and decision.reopen_case),
@@ -215,7 +228,7 @@ class Intake:
         if updated.outcome != "retry":
             self._move(ref, updated, "mailbox:quarantine" in triage.reasons)
         return Processed(ref=ref, stored=updated, triage=triage, replies=[item.recipient for item in sent],
-                         reply_purposes=[item.purpose for item in sent])
+                         reply_purposes=[item.purpose for item in sent], held_purposes=self._held(triage))
 
     def _move(self, ref: MailRef, stored: StoredMessage, quarantine: bool) -> None:
         if self.mailbox.contains(ref):
@@ -225,15 +238,21 @@ class Intake:
                 self.mailbox.move_to_processed(ref)
         self.store.mark_mailbox_done(stored.pk)
 
+    def _pending_outbox(self, message_pk: int | None = None) -> list:
+        """Return the outgoing mail to send now, claimed first when several workers share the store."""
+        if self.claims is not None:
+            return self.claims.claim_outbox(message_pk)
+        return self.store.pending_outbox(message_pk)
+
     def _send_for_message(self, message_pk: int) -> list:
         sent = []
-        for item in self.store.pending_outbox(message_pk):
+        for item in self._pending_outbox(message_pk):
             if self._deliver(item):
                 sent.append(item)
         return sent
 
     def _send_pending(self, summary: PollSummary) -> None:
-        for item in self.store.pending_outbox():
+        for item in self._pending_outbox():
             if self._deliver(item):
                 summary.sent += 1
             else:
@@ -244,6 +263,8 @@ class Intake:
             self.sender.send(item.raw, item.recipient, self.context.config.council.ccas_inbox, item.out_message_id)
         except RemoteError as error:
             self.store.mark_send_failed(item.id, str(error))
+            if self.claims is not None:
+                self.claims.release_outbox(item.id)
             log.warning("outbox item %d not sent, will retry: %s", item.id, error)
             return False
         except Exception as error:
@@ -256,14 +277,51 @@ class Intake:
         log.info("outbox item %d sent (%s)", item.id, item.purpose)
         return True
 
+    @staticmethod
+    def _held(triage: Triage) -> list[str]:
+        """Return the purposes of the replies this triage stored as drafts (a retry of an
+        already stored reply is not stored again, so it may be listed twice over two polls)."""
+        return [mail.purpose for mail in triage.mail if mail.held]
+
     def _stored_reasons(self, stored: StoredMessage) -> list[str]:
         return self.store.message_reasons(stored.pk)
+
+
+def _logged(summary: PollSummary) -> PollSummary:
+    # An idle poll every minute would fill the log, so only a poll that did something logs at INFO.
+    level = logging.INFO if summary.processed or summary.sent or summary.send_failures else logging.DEBUG
+    log.log(level, "poll finished: %d messages, %d earlier replies sent, %d send failures",
+            len(summary.processed), summary.sent, summary.send_failures)
+    return summary
 
 
 def _with_today(context: Context) -> Context:
     from dataclasses import replace
     today = date.today()
     return context if context.today == today else replace(context, today=today)
+
+
+def _extracted(triage: Triage) -> dict:
+    """Return what Message.extracted stores for the triage queue: the child's details with
+    their quotes, the attachments, and under "match" how matching chose the case, with each
+    candidate's score."""
+    extracted = _child_as_dict(triage.child)
+    if triage.message is not None:
+        extracted["attachments"] = [{"filename": attachment.filename, "kind": attachment.kind,
+                                     "content_type": attachment.content_type, "size": attachment.size}
+                                    for attachment in triage.message.attachments if not attachment.inline]
+    match = triage.match
+    if match.method != "none" or match.candidates or match.scored:
+        scores = {candidate.case_id: candidate for candidate in match.scored}
+        extracted["match"] = {
+            "method": match.method,
+            "case_id": match.case_id,
+            "candidates": [{"case_id": case_id,
+                            "score": scores[case_id].score if case_id in scores else None,
+                            "reasons": list(scores[case_id].reasons) if case_id in scores else []}
+                           for case_id in dict.fromkeys([*match.candidates, *scores])][:10],
+        }
+    return extracted
 
 
 def _child_as_dict(child) -> dict:

@@ -2,13 +2,15 @@
 # Install the Debian packages that the test suite needs, skipping those already installed.
 #
 # Runs as root (CI runs as root) or through sudo. Add a package by appending it to
-# TEST_PACKAGES. The tests start their own Dovecot instances, so the script stops a
-# system Dovecot that the package installation started, because it would hold ports
-# 143 and 993.
+# TEST_PACKAGES. The tests start their own Dovecot and PostgreSQL instances, so the script
+# stops a system Dovecot or PostgreSQL that the package installation started (Dovecot would
+# hold ports 143 and 993).
 set -euo pipefail
 
 TEST_PACKAGES=(
+    chromium
     dovecot-imapd
+    postgresql
 )
 
 if [[ $(id -u) -eq 0 ]]; then
@@ -50,6 +52,24 @@ for package in "${missing[@]}"; do
     fi
 done
 echo "install-test-deps: installed: ${missing[*]}"
+
+# Debian's postgresql package creates a cluster (15/main) and starts it, like Dovecot below.
+# The tests run their own throw-away server as the postgres user on a free port
+# (bot/localservers.py), so stop the package's cluster and keep it from starting at boot.
+for pid_file in /run/postgresql/*.pid; do
+    [[ -e $pid_file ]] || continue
+    postgres_pid=$(head -n 1 "$pid_file" 2>/dev/null || true)
+    if [[ -n $postgres_pid && -d /proc/$postgres_pid ]]; then
+        echo "install-test-deps: stopping the system PostgreSQL (pid $postgres_pid) that the installation started"
+        "${SUDO[@]}" service postgresql stop || true
+        if [[ -d /run/systemd/system ]]; then
+            "${SUDO[@]}" systemctl disable postgresql || true
+        else
+            "${SUDO[@]}" update-rc.d postgresql disable || true
+        fi
+        break
+    fi
+done
 
 # The package's post-install script starts the system Dovecot unless policy-rc.d forbids
 # it, as the one in this project's CI container does. So stop and disable Dovecot only

@@ -13,12 +13,14 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 def create_store_engine(url: str, busy_timeout_ms: int = 5000) -> Engine:
     """Create an engine; SQLite gets WAL, a busy timeout and write-locking transactions."""
+    # hide_parameters keeps bound values (names, identifiers, message text) out of the
+    # text of database errors, which the poll and the web app log.
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": busy_timeout_ms / 1000})
+    engine = create_engine(url, connect_args={"timeout": busy_timeout_ms / 1000}, hide_parameters=True)
 
     @event.listens_for(engine, "connect")
     def _configure_sqlite(dbapi_connection, _record):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import (JSON, BigInteger, Boolean, Date, DateTime, Float, ForeignKey,
+from sqlalchemy import (JSON, BigInteger, Boolean, Date, DateTime, Float, ForeignKey, Index,
                         Integer, LargeBinary, String, Text, UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from store.crypto import EncryptedBytes
 
 
 class Base(DeclarativeBase):
@@ -23,7 +25,9 @@ class Message(Base):
     message_id: Mapped[str] = mapped_column(String(998), index=True)
     message_id_synthesised: Mapped[bool] = mapped_column(Boolean, default=False)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
-    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    # The original bytes, encrypted when [store] encryption_key_env is set (store/crypto.py).
+    # None once the retention purge removed them (raw_purged_at says when).
+    raw: Mapped[bytes | None] = mapped_column(EncryptedBytes)
     size: Mapped[int] = mapped_column(Integer)
     conflicts_with_id: Mapped[int | None] = mapped_column(ForeignKey("message.id"))
 
@@ -46,6 +50,10 @@ class Message(Base):
     confidence: Mapped[float | None] = mapped_column(Float)
     extracted: Mapped[dict] = mapped_column(JSON, default=dict)
     case_id: Mapped[str | None] = mapped_column(ForeignKey("case_record.id"), index=True)
+    # Set by the retention purge (store/retention.py): when the raw bytes, and later the
+    # sender, subject and extracted details, were removed.
+    raw_purged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    details_purged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class MailboxState(Base):
@@ -186,15 +194,44 @@ class OutboxItem(Base):
     dedupe_key: Mapped[str] = mapped_column(String(255), unique=True)
     message_pk: Mapped[int | None] = mapped_column(ForeignKey("message.id"), index=True)
     case_id: Mapped[str | None] = mapped_column(ForeignKey("case_record.id"))
-    purpose: Mapped[str] = mapped_column(String(40))
+    purpose: Mapped[str] = mapped_column(String(80))
     recipient: Mapped[str] = mapped_column(String(320))
     out_message_id: Mapped[str] = mapped_column(String(998), index=True)
-    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    # The message as sent, encrypted like Message.raw; None once the retention purge removed it.
+    raw: Mapped[bytes | None] = mapped_column(EncryptedBytes)
     status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(String(255), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    body_purged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Which worker is sending it, and until when; a lapsed claim may be taken (store/claims.py).
+    claimed_by: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WorkItem(Base):
+    """A message a worker listed in the mailbox, for one worker at a time to claim and finish.
+
+    `uidvalidity` is 0 for a backend without one. A claim lasts until `claimed_until`;
+    status "done" means the message is stored and moved (store/claims.py).
+    """
+
+    __tablename__ = "work_item"
+    __table_args__ = (UniqueConstraint("source", "folder", "uidvalidity", "uid", name="uq_work_item_message"),
+                      Index("ix_work_item_claimable", "status", "source", "folder", "uidvalidity"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(20))
+    folder: Mapped[str] = mapped_column(String(255))
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    uid: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    claimed_by: Mapped[str] = mapped_column(String(255), default="")
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    listed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class AgendaItem(Base):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 
 from sqlalchemy import Engine, delete, func, or_, select, update
@@ -31,6 +32,8 @@ class PlannedMail:
     recipient: str
     out_message_id: str
     raw: bytes
+    # A held reply is stored as a "draft" and leaves only after a coordinator approves it.
+    held: bool = False
 
 
 @dataclass
@@ -80,6 +83,16 @@ class TriageRecord:
     bounced_out_ids: list[str] = field(default_factory=list)
 
 
+class RawPurgedError(LookupError):
+    """Raised when a message's original bytes were removed by the retention purge."""
+
+    def __init__(self, pk: int, purged_at: datetime | None) -> None:
+        self.pk = pk
+        when = f" on {purged_at:%Y-%m-%d}" if purged_at else ""
+        super().__init__(f"message {pk}: its original bytes were removed by the retention purge{when}; "
+                         "its stored details and case chronology remain")
+
+
 @dataclass(frozen=True)
 class StoredMessage:
     pk: int
@@ -127,7 +140,7 @@ class Store:
         """Return the stored message with this identity, or None."""
         def work(session: Session):
             row = session.scalars(select(Message).where(
-                Message.message_id == message_id, Message.sha256 == sha256)).first()
+                Message.message_id == stored_message_id(message_id), Message.sha256 == sha256)).first()
             return _stored(row) if row else None
         return self._read(work)
 
@@ -187,7 +200,15 @@ class Store:
         return self._read(lambda session: list(session.get(Message, pk).reasons or []))
 
     def load_raw(self, pk: int) -> bytes:
-        return self._read(lambda session: session.get(Message, pk).raw)
+        """Return a message's original bytes; raises RawPurgedError once the retention purge removed them."""
+        def work(session: Session):
+            row = session.get(Message, pk)
+            if row is None:
+                raise LookupError(f"message {pk} not found")
+            if row.raw is None:
+                raise RawPurgedError(pk, row.raw_purged_at)
+            return row.raw
+        return self._read(work)
 
     def find_case_by_message_ids(self, ids: Sequence[str]) -> tuple[str | None, bool]:
         """Return the case of a stored or sent message among `ids`, and whether one was the bot's own."""
@@ -428,7 +449,14 @@ def _stored(row: Message) -> StoredMessage:
 CASE_ID = re.compile(r"^CCAS-(\d{4})-(\d{4,})$")
 
 
+# The advisory lock that serialises case numbering between workers on PostgreSQL.
+CASE_SEQUENCE_LOCK_KEY = 0x6363617302
+
+
 def _reserve_case_id(session: Session, year: int) -> str:
+    if session.get_bind().dialect.name == "postgresql":
+        # Two workers must never read the same last number (SQLite's BEGIN IMMEDIATE already serialises).
+        session.execute(select(func.pg_advisory_xact_lock(CASE_SEQUENCE_LOCK_KEY)))
     sequence = session.get(CaseSequence, year)
     if sequence is None:
         # Start after any imported case of that year, so imported ids are never given out again.
@@ -441,8 +469,25 @@ def _reserve_case_id(session: Session, year: int) -> str:
     return f"CCAS-{year}-{sequence.last_number:04d}"
 
 
+# Column lengths that PostgreSQL enforces and SQLite does not. A longer Message-ID is stored
+# as a prefix with the hash of the whole. A longer sender or recipient address is cut, and
+# RFC 5321 already forbids one (a path holds 256 characters at most).
+MESSAGE_ID_LENGTH = 998
+ADDRESS_LENGTH = 320
+
+
+def stored_message_id(message_id: str) -> str:
+    """Return the Message-ID as the store keeps it: unchanged up to 998 characters, else prefix and SHA-256."""
+    if len(message_id) <= MESSAGE_ID_LENGTH:
+        return message_id
+    digest = hashlib.sha256(message_id.encode("utf-8", "surrogateescape")).hexdigest()
+    return f"{message_id[:MESSAGE_ID_LENGTH - len(digest) - 1]}#{digest}"
+
+
 def _record_triage(session: Session, record: TriageRecord) -> StoredMessage:
     now = record.at or utcnow()
+    record = replace(record, message_id=stored_message_id(record.message_id),
+                     sender_email=record.sender_email[:ADDRESS_LENGTH])
     row = session.scalars(select(Message).where(
         Message.message_id == record.message_id, Message.sha256 == record.sha256)).first()
     if row is None:
@@ -497,10 +542,10 @@ def _record_triage(session: Session, record: TriageRecord) -> StoredMessage:
             session.add(AgendaItem(standing_item=item, case_id=case_id, message_pk=row.id, created_at=now))
 
     if record.last_uid is not None:
-        state = session.scalars(select(MailboxState).where(
-            MailboxState.source == record.source, MailboxState.folder == record.folder)).first()
-        if state is not None and record.last_uid > state.last_uid:
-            state.last_uid = record.last_uid
+        # One statement, so that workers storing messages at once never move it backwards.
+        session.execute(update(MailboxState).where(
+            MailboxState.source == record.source, MailboxState.folder == record.folder,
+            MailboxState.last_uid < record.last_uid).values(last_uid=record.last_uid))
 
     session.flush()
     return _stored(row)
@@ -513,6 +558,12 @@ def _add_outbox(session: Session, row: Message, case_id: str | None, mail: Plann
     key = f"{row.message_id}|{mail.purpose}|{mail.recipient}"[:255]
     if session.scalars(select(OutboxItem.id).where(OutboxItem.dedupe_key == key)).first() is not None:
         return
+    if mail.held and status == "pending":
+        status = "draft"
+    last_error = ""
+    if len(mail.recipient) > ADDRESS_LENGTH:
+        # No mail server takes such an address, so the reply waits for a person as a failed send.
+        status, last_error = "failed", "recipient address too long"
     session.add(OutboxItem(dedupe_key=key, message_pk=row.id, case_id=case_id, purpose=mail.purpose,
-                           recipient=mail.recipient, out_message_id=mail.out_message_id, raw=mail.raw,
-                           status=status, created_at=now))
+                           recipient=mail.recipient[:ADDRESS_LENGTH], out_message_id=mail.out_message_id,
+                           raw=mail.raw, status=status, last_error=last_error, created_at=now))

@@ -7,7 +7,60 @@ from pathlib import Path
 
 import pytest
 
-from servers import DovecotServer, SmtpServer, TlsMaterial, generate_tls_material, require_dovecot_binary
+from servers import (DovecotServer, PostgresServer, SmtpServer, StoreRouter, TlsMaterial, generate_tls_material,
+                     require_dovecot_binary, start_postgres_with_template, selected_test_database)
+
+# CCAS_TEST_DATABASE=postgresql runs the suite with every store on PostgreSQL (`make test` runs
+# both passes); tests about SQLite itself carry @pytest.mark.sqlite_only and are skipped there.
+TEST_DATABASE = selected_test_database()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sqlite_only(reason): the test is about SQLite itself, "
+                            "so the PostgreSQL pass skips it")
+    config.addinivalue_line("markers", "postgresql: the test needs a PostgreSQL server (postgres_server)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if TEST_DATABASE != "postgresql":
+        return
+    for item in items:
+        marker = item.get_closest_marker("sqlite_only")
+        if marker is not None:
+            reason = marker.kwargs.get("reason") or (marker.args[0] if marker.args else "about SQLite itself")
+            item.add_marker(pytest.mark.skip(reason=f"SQLite only: {reason}"))
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the session, holding a migrated template database."""
+    server = start_postgres_with_template()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def _store_router(request: pytest.FixtureRequest) -> StoreRouter | None:
+    if TEST_DATABASE != "postgresql":
+        return None
+    router = StoreRouter(request.getfixturevalue("postgres_server"))
+    router.install()
+    return router
+
+
+@pytest.fixture(autouse=True)
+def _store_database(_store_router: StoreRouter | None) -> Iterator[None]:
+    """On the PostgreSQL pass, give each test fresh databases in place of its SQLite files."""
+    if _store_router is None:
+        yield
+        return
+    _store_router.begin_test()
+    try:
+        yield
+    finally:
+        _store_router.end_test()
 
 
 def shared_corpus_dir() -> Path:

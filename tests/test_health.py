@@ -32,6 +32,7 @@ def health(config_path, capsys) -> tuple[int, dict[str, str]]:
     return status, {line.split()[1]: line.split()[0] for line in lines}
 
 
+@pytest.mark.sqlite_only("the health check looks for the SQLite file that the configuration names")
 def test_health_all_checks_pass(ready, dovecot, smtp_server):
     result = subprocess.run([sys.executable, "-m", "bot.cli", "--config", str(ready), "health"],
                             env=server_env(dovecot, smtp_server), capture_output=True, text=True, timeout=60)
@@ -44,6 +45,7 @@ def test_health_all_checks_pass(ready, dovecot, smtp_server):
     assert smtp_server.password not in result.stdout
 
 
+@pytest.mark.sqlite_only("the health check looks for the SQLite file that the configuration names")
 def test_health_fails_when_smtp_down(ready, smtp_server, capsys):
     smtp_server.stop()
 
@@ -80,6 +82,7 @@ def test_health_fails_without_database(config_path, tmp_path, capsys):
     assert not (tmp_path / "store.sqlite3").exists()
 
 
+@pytest.mark.sqlite_only("creates an empty SQLite file with sqlite3")
 def test_health_fails_below_newest_migration(config_path, tmp_path, capsys):
     sqlite3.connect(tmp_path / "store.sqlite3").close()  # an empty database: no migration applied
 

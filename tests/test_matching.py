@@ -252,8 +252,9 @@ def test_thread_naming_other_child_not_linked(store):
         connection.execute(text(
             "INSERT INTO message (message_id, message_id_synthesised, sha256, raw, size, source, folder, uid, "
             "mailbox_done, received_at, attempts, outcome, reasons, sender_email, subject, urgent, extracted, "
-            "case_id) VALUES ('earlier@testshire.gov.example', 0, 'x', x'', 0, 'folder', 'inbox', '1', 1, "
-            "'2026-10-01', 1, 'handled', '[]', '', '', 0, '{}', 'CCAS-2025-0102')"))
+            "case_id) VALUES ('earlier@testshire.gov.example', :no, 'x', :raw, 0, 'folder', 'inbox', '1', :yes, "
+            "'2026-10-01', 1, 'handled', '[]', '', '', :no, '{}', 'CCAS-2025-0102')"),
+            {"no": False, "yes": True, "raw": b""})
 
     same_child = match_case(facts(thread_ids=["earlier@testshire.gov.example"], first_name="Mason"), store)
     other_child = match_case(facts(thread_ids=["earlier@testshire.gov.example"], first_name="Katie",
@@ -266,6 +267,7 @@ def test_thread_naming_other_child_not_linked(store):
     assert other_child.method == "score"
 
 
+@pytest.mark.sqlite_only("reads the plan from SQLite's EXPLAIN QUERY PLAN")
 def test_blocking_uses_index(store):
     statement = case_records._CANDIDATES.params(keys=["sf:SMNS|ALFRT", "d:2013-11-19"], limit=41)
     sql = str(statement.compile(dialect=store.engine.dialect, compile_kwargs={"literal_binds": True}))

@@ -152,6 +152,7 @@ def test_import_command_prints_summary(tmp_path):
     assert "import schools" in result.stderr
 
 
+@pytest.mark.sqlite_only("builds an old schema in a SQLite file with a plain engine")
 def test_migration_indexes_existing_cases(tmp_path):
     engine = create_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}")
     alembic_config = AlembicConfig()

@@ -28,6 +28,7 @@ def record_for(raw: bytes, uid: str = "1", mail: list[PlannedMail] | None = None
                         outcome="handled", reasons=["test"], mail=mail or [])
 
 
+@pytest.mark.sqlite_only("checks SQLite's journal mode")
 def test_sqlite_uses_write_ahead_log(store):
     with store.engine.connect() as connection:
         mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
