@@ -14,6 +14,7 @@ from bot.pipeline import Context
 from parsers.schools import SchoolIndex
 from replies.render import Renderer
 from replies.send import FolderSender, SmtpSender
+from store.crypto import attach_cipher, check_key, cipher_from_env
 from store.db import create_store_engine, upgrade_schema
 from store.records import Store
 
@@ -28,6 +29,9 @@ def open_store(config: Config) -> Store:
         if "locked" in message or "busy" in message:
             raise RemoteError("database locked") from error
         raise
+    # A missing or wrong encryption key stops here with a ConfigError, not half-way through a poll.
+    attach_cipher(engine, cipher_from_env(config.store.encryption_key_env))
+    check_key(engine)
     return Store(engine)
 
 

@@ -43,7 +43,7 @@ def register(subparsers) -> None:
     record.set_defaults(handler=run_record)
 
     show = commands.add_parser("show", help="print a meeting's record")
-    show.add_argument("--date", type=_date, required=True)
+    show.add_argument("--date", type=_date, required=True, help="the meeting's date, as YYYY-MM-DD")
     show.set_defaults(handler=run_show)
 
     drafts = commands.add_parser("drafts", help="list outcome emails waiting for approval")
@@ -65,14 +65,14 @@ def register(subparsers) -> None:
     reject.set_defaults(handler=run_reject)
 
     aob = commands.add_parser("aob", help="add an item under AOB")
-    aob.add_argument("--date", type=_date, required=True)
+    aob.add_argument("--date", type=_date, required=True, help="the meeting's date, as YYYY-MM-DD")
     aob.add_argument("--title", required=True, help="a short heading, without the child's name")
     aob.add_argument("--case", help="case reference, if the item is about a case")
     aob.set_defaults(handler=run_aob)
 
     action = commands.add_parser("action", help="mark an action done or open")
     action.add_argument("id", type=int)
-    action.add_argument("--status", choices=["open", "done"], required=True)
+    action.add_argument("--status", choices=["open", "done"], required=True, help="the action's new status")
     action.set_defaults(handler=run_action)
 
 
@@ -219,6 +219,8 @@ def run_show_draft(args) -> int:
     draft = panel.get_draft(args.id)
     if draft is None:
         return _fail(f"outbox item {args.id} not found")
+    if draft.raw is None:
+        return _fail(f"outbox item {args.id} is {draft.status}; its body was removed by the retention purge")
     message = email.message_from_bytes(draft.raw, policy=email.policy.default)
     print(f"Status: {draft.status}\nTo: {message['To']}\nSubject: {message['Subject']}\n")
     print(message.get_content())

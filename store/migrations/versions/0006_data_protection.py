@@ -17,8 +17,24 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    # The retention purge and erasure empty the stored bytes, so both raw columns become
+    # nullable, and each purge step records when it ran on a row.
+    with op.batch_alter_table('message') as batch_op:
+        batch_op.alter_column('raw', existing_type=sa.LargeBinary(), nullable=True)
+        batch_op.add_column(sa.Column('raw_purged_at', sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('details_purged_at', sa.DateTime(timezone=True), nullable=True))
+    with op.batch_alter_table('outbox') as batch_op:
+        batch_op.alter_column('raw', existing_type=sa.LargeBinary(), nullable=True)
+        batch_op.add_column(sa.Column('body_purged_at', sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
-    pass
+    # NOTE: a downgrade fails on a store that holds purged rows, because the raw columns
+    # become NOT NULL again; the purged bytes cannot be brought back.
+    with op.batch_alter_table('outbox') as batch_op:
+        batch_op.drop_column('body_purged_at')
+        batch_op.alter_column('raw', existing_type=sa.LargeBinary(), nullable=False)
+    with op.batch_alter_table('message') as batch_op:
+        batch_op.drop_column('details_purged_at')
+        batch_op.drop_column('raw_purged_at')
+        batch_op.alter_column('raw', existing_type=sa.LargeBinary(), nullable=False)
