@@ -65,10 +65,13 @@ def decide_route(triage: Triage, context: Context) -> Decision:
         decision.open_case = False
     if triage.classification.confidence * 100 < policy.review_below_confidence_percent:
         decision.review("low_confidence")
-    if "sender:authentication_failed" in triage.reasons and decision.acknowledge:
+    if "sender:authentication_failed" in triage.reasons and (decision.acknowledge or _about_a_child(triage)):
         # An unverified sender may be forged, so a person checks and any reply contains no case details.
+        # Mail about a child is checked too, even when no reply is due: a referral whose DKIM
+        # broke in a forwarder must not be filed as unrelated without a person seeing it.
         decision.review("sender_not_verified")
-        decision.acknowledge = "personal_acknowledgement"
+        if decision.acknowledge:
+            decision.acknowledge = "personal_acknowledgement"
     council = context.config.council
     if triage.sender_email in (council.ccas_inbox.lower(), council.send_inbox.lower()):
         # Mail claiming to come from the CCAS or SEND inbox is a loop or a forgery.
@@ -78,6 +81,12 @@ def decide_route(triage: Triage, context: Context) -> Decision:
     if not triage.sender_email:
         decision.acknowledge = None
     return decision
+
+
+def _about_a_child(triage: Triage) -> bool:
+    """Return whether the message names a child or was linked to a case."""
+    child = triage.child
+    return bool(triage.match.case_id or getattr(child, "first_name", None) or getattr(child, "last_name", None))
 
 
 def _apply_ehcp_assessment(triage: Triage, decision: Decision, setting: str) -> None:

@@ -5,15 +5,13 @@ from __future__ import annotations
 import logging
 import re
 import textwrap
-from html.parser import HTMLParser
+from html import unescape
 
 from inscriptis import get_text
 from inscriptis.model.config import ParserConfig
 
 logger = logging.getLogger(__name__)
 
-_TAG = re.compile(r"<[^>]*>")
-_SKIPPED_BLOCKS = re.compile(r"<(style|script|head|title)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 
 _CONFIG = ParserConfig(display_links=False, display_images=False)
 
@@ -25,7 +23,7 @@ def html_to_text(html: str) -> str:
     """Return the text of an HTML document, without style and script content.
 
     inscriptis does the layout. If it fails (lxml rejects some broken or very deeply nested
-    documents), a simple tag stripper from the standard library is used instead.
+    documents) or finds no text, the tag stripper _strip_tags is used instead.
     """
     if not html or not html.strip():
         return ""
@@ -33,17 +31,14 @@ def html_to_text(html: str) -> str:
         text = get_text(html, _CONFIG)
     except Exception as error:  # noqa: BLE001 - any parser failure falls back to the stripper
         logger.debug("inscriptis failed, using the fallback stripper: %r", error)
-        text = _strip_tags(html)
+        text = ""
 
     # libxml2 stops building the tree below 256 levels of nesting and drops that text.
-    if not text.strip() and _has_text_outside_tags(html):
-        text = _strip_tags(html)
+    if not text.strip():
+        fallback = _strip_tags(html)
+        if fallback.strip():
+            text = fallback
     return tidy_text(text)
-
-
-def _has_text_outside_tags(html: str) -> bool:
-    without_blocks = _SKIPPED_BLOCKS.sub(" ", html)
-    return bool(_TAG.sub(" ", without_blocks).strip())
 
 
 def tidy_text(text: str) -> str:
@@ -56,45 +51,51 @@ def tidy_text(text: str) -> str:
     return text.strip("\n")
 
 
-class _TagStripper(HTMLParser):
-    """Collect text, starting a new line at block elements and skipping style and script."""
-
-    _BLOCK = {
-        "p", "div", "br", "li", "tr", "table", "h1", "h2", "h3", "h4", "h5", "h6",
-        "blockquote", "pre", "hr", "ul", "ol", "dl", "dt", "dd", "section", "article",
-    }
-    _SKIP = {"style", "script", "head", "title"}
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skipping = 0
-
-    def handle_starttag(self, tag, attrs):
-        if tag in self._SKIP:
-            self._skipping += 1
-        elif tag in self._BLOCK:
-            self.parts.append("\n")
-        elif tag in ("td", "th"):
-            self.parts.append("  ")
-
-    def handle_endtag(self, tag):
-        if tag in self._SKIP and self._skipping:
-            self._skipping -= 1
-        elif tag in self._BLOCK:
-            self.parts.append("\n")
-
-    def handle_data(self, data):
-        if not self._skipping:
-            self.parts.append(re.sub(r"[ \t\r\n]+", " ", data))
+# Block elements that start a new line, and elements whose content is never text.
+_BLOCK = {
+    "p", "div", "br", "li", "tr", "table", "h1", "h2", "h3", "h4", "h5", "h6",
+    "blockquote", "pre", "hr", "ul", "ol", "dl", "dt", "dd", "section", "article",
+}
+_SKIP = {"style", "script", "head", "title"}
+# One piece of markup: a comment opener, a start or end tag (cut short at the next "<" when
+# its ">" is missing), or a declaration. No part can run past the next "<" or ">", so one
+# pass over the document is linear in its length.
+_MARKUP = re.compile(r"<(?:!--|(/?)([A-Za-z][A-Za-z0-9]*)[^<>]*>?|[!?][^<>]*>?)")
+_SPACES = re.compile(r"[ \t\r\n]+")
 
 
 def _strip_tags(html: str) -> str:
-    stripper = _TagStripper()
-    try:
-        stripper.feed(html)
-        stripper.close()
-    except Exception as error:  # noqa: BLE001 - keep whatever text was collected
-        logger.debug("fallback stripper stopped early: %r", error)
-    lines = [line.strip() for line in "".join(stripper.parts).split("\n")]
+    """Return the text of `html` without tags, with a line break at block elements.
+
+    This is the fallback for documents inscriptis cannot lay out, which are often broken
+    or hostile. The standard library's HTMLParser takes time quadratic in the length of
+    an unclosed tag, so one pass with _MARKUP is used instead.
+    """
+    parts: list[str] = []
+    position = 0
+    while position < len(html):
+        markup = _MARKUP.search(html, position)
+        if markup is None:
+            parts.append(_text(html[position:]))
+            break
+        parts.append(_text(html[position:markup.start()]))
+        position = markup.end()
+        if markup.group(0) == "<!--":
+            end = html.find("-->", position)
+            position = len(html) if end < 0 else end + 3
+            continue
+        name = (markup.group(2) or "").lower()
+        closing = bool(markup.group(1))
+        if name in _SKIP and not closing:
+            closer = re.compile(rf"</{name}\s*>", re.IGNORECASE).search(html, position)
+            position = len(html) if closer is None else closer.end()
+        elif name in _BLOCK:
+            parts.append("\n")
+        elif name in ("td", "th") and not closing:
+            parts.append("  ")
+    lines = [line.strip() for line in "".join(parts).split("\n")]
     return "\n".join(lines)
+
+
+def _text(data: str) -> str:
+    return _SPACES.sub(" ", unescape(data))

@@ -96,7 +96,7 @@ def normalise_charset(label: str | None) -> str | None:
     name = _CHARSET_ALIASES.get(name, name)
     try:
         codecs.lookup(name)
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a label with a NUL byte in it
         return None
     return name
 
@@ -407,7 +407,9 @@ def message_ids(raw: str) -> list[str]:
     Ids are read with a pattern, not the strict parser, because the strict parser cuts ids
     that contain square brackets. Angle brackets and whitespace are removed.
     """
-    text = unfold(raw)
+    # Raw 8-bit bytes arrive as surrogate escapes, which no database driver can store.
+    # RFC 6532 allows UTF-8 in ids, so they are decoded as UTF-8, anything else replaced.
+    text = unfold(raw).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     found = _MESSAGE_ID.findall(text)
     if not found:
         found = [token for token in re.split(r"[\s,]+", text) if token]

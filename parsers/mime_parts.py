@@ -31,6 +31,11 @@ from parsers.mime_uuencode import split_uuencoded
 # Limits against hostile nesting; real mail stays far below both.
 MAX_DEPTH = 40
 MAX_PARTS = 5000
+# Bytes of body text read from one message, over all its text parts. A person's message
+# is a few kilobytes, and every later step reads the text again, at about a second per
+# megabyte in all. NOTE: text past the limit is not screened for risk; the defect
+# "body_truncated" marks such a message.
+MAX_TEXT_BYTES = 2 * 1024 * 1024
 
 _KNOWN_ENCODINGS = {"", "7bit", "8bit", "binary", "quoted-printable", "base64",
                     "x-uuencode", "uuencode", "x-uue", "uue"}
@@ -85,6 +90,7 @@ class PartWalker:
         self.delivery_status: list[str] = []
         self.returned_headers: dict[str, list[str]] = {}
         self.part_count = 0
+        self.text_bytes = 0
 
     def walk(self, part: Message, where: str = MAIN, depth: int = 0, in_related: bool = False) -> None:
         """Visit one part and, for containers, its children."""
@@ -207,7 +213,7 @@ class PartWalker:
         self._add_attachment(part, payload, filename, disposition, in_related)
 
     def _read_text(self, part: Message, where: str) -> None:
-        payload = self._payload(part)
+        payload = self.take_text_bytes(self._payload(part))
         content_type = part.get_content_type()
         charset = _content_charset(part)
         if content_type == "text/html" and not charset:
@@ -225,6 +231,15 @@ class PartWalker:
         if "begin " in text:
             text = self._take_uuencoded(text, where)
         self.texts[where].plain.append(tidy_text(text))
+
+    def take_text_bytes(self, payload: bytes) -> bytes:
+        """Return as much of `payload` as MAX_TEXT_BYTES leaves room for, noting a cut."""
+        room = max(MAX_TEXT_BYTES - self.text_bytes, 0)
+        if len(payload) > room:
+            payload = payload[:room]
+            self._note("body_truncated")
+        self.text_bytes += len(payload)
+        return payload
 
     def _take_uuencoded(self, text: str, where: str) -> str:
         """Move inline uuencoded files out of a plain-text body into the attachments."""

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import email
+import email.parser
 import email.policy
 import email.utils
 import re
+import email.message
 from email.message import EmailMessage
 
 from parsers.message import ParsedMessage
 
-# Policy for outgoing mail: CRLF line ends and strict header folding.
-POLICY = email.policy.SMTP.clone(max_line_length=78)
+# Policy for outgoing mail: CRLF line ends and strict header folding of the headers the
+# bot sets. Headers read from elsewhere (those of an original attached to a forward) are
+# written as they came (refold_source="none"): refolding would parse them first, and the
+# standard library raises ValueError on an address whose encoded word decodes to CR or LF.
+POLICY = email.policy.SMTP.clone(max_line_length=78, refold_source="none")
 
 
 # A msg-id as RFC 5322 section 3.6.4 allows it: atext, dots, "@" and a bracketed
@@ -65,11 +70,29 @@ def build_forward(*, original_raw: bytes, original: ParsedMessage | None, sender
     message = build_reply(original=original, sender=sender, recipient=recipient, subject=subject,
                           body=body, loop_header=loop_header, auto_submitted="auto-generated")
     # RFC 2046 allows only 7bit, 8bit or binary for message/rfc822, so the original is
-    # attached as a parsed message (re-serialised byte for byte where the library can)
-    # rather than as base64 bytes.
-    attached = email.message_from_bytes(original_raw, policy=email.policy.compat32)
+    # attached as a message rather than as base64 bytes. Only its header block is parsed:
+    # the body is written back byte for byte, and a hostile MIME tree (100,000 parts, or
+    # nesting deep enough to exhaust the stack) is never built a second time.
+    parser = email.parser.BytesParser(_class=_VerbatimMessage, policy=email.policy.compat32)
+    attached = parser.parsebytes(original_raw, headersonly=True)
     message.add_attachment(attached, filename="original-message.eml")
     return message
+
+
+class _VerbatimMessage(email.message.Message):
+    """A message parsed for its headers only, whose body the generator writes back byte for byte.
+
+    The standard library's generator picks a writer by content type. The multipart and
+    message writers decode, or strictly encode as ASCII, a body that was not parsed into
+    parts, and both fail on 8-bit bytes. The text writer of BytesGenerator writes 8-bit
+    bytes back as they came, so this class shows its body to the generator as text/plain.
+    """
+
+    def get_content_maintype(self) -> str:
+        return "text"
+
+    def get_content_subtype(self) -> str:
+        return "plain"
 
 
 def subject_prefixed(prefix: str, subject: str) -> str:
