@@ -128,8 +128,19 @@ def render_csv(agenda: Agenda) -> str:
                          "messages": " ".join(f"#{message.pk}" for message in entry.messages),
                          "clocks": "; ".join(clock_text(clock) for clock in entry.clocks)})
         for row in rows or [blank]:
-            writer.writerow([row[column] for column in CSV_COLUMNS])
+            writer.writerow([_spreadsheet_safe(row[column]) for column in CSV_COLUMNS])
     return output.getvalue()
+
+
+def _spreadsheet_safe(value):
+    """Prefix text that a spreadsheet would run as a formula with an apostrophe, which shows it as text.
+
+    AOB titles, action descriptions and child names come from people and from mail, so an
+    export opened in Excel or LibreOffice must not evaluate "=HYPERLINK(...)" or "@SUM(...)".
+    """
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 def render_docx(agenda: Agenda, config: Config) -> bytes:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
+from urllib.parse import urlencode
 
+from bot.labels import risk_label
 from replies.compose import build_forward, build_reply
 from store.records import PlannedMail
 
@@ -15,6 +17,8 @@ if TYPE_CHECKING:
 MARKING = re.compile(r"\bOFFICIAL[\s_-]*SENSITIVE\b|\[\s*OFFICIAL\s*\]|\bOFFICIAL\b", re.I)
 IHCP_NAME = re.compile(r"ihcp|health\s*care\s*plan|healthcare[\s_-]*plan", re.I)
 EHA_NAME = re.compile(r"\beha\b|early[\s_-]*help", re.I)
+# Hex digits of the message's SHA-256 that make its reference.
+REFERENCE_LENGTH = 12
 
 
 def protective_marking(subject: str) -> str:
@@ -23,6 +27,22 @@ def protective_marking(subject: str) -> str:
     if not match:
         return ""
     return "OFFICIAL-SENSITIVE" if "SENSITIVE" in match.group(0).upper() else "OFFICIAL"
+
+
+def message_reference(sha256: str) -> str:
+    """Return the short reference the alert, the queue and the message page show for a message."""
+    return sha256[:REFERENCE_LENGTH]
+
+
+def message_url(base_url: str, sha256: str) -> str:
+    """Return the web app's queue filtered to one message, or '' when web.base_url is not set.
+
+    The alert is composed before the message is stored, so its page number is not known yet
+    and the link finds the message by its reference instead.
+    """
+    if not base_url:
+        return ""
+    return f"{base_url.rstrip('/')}/queue?{urlencode({'reference': message_reference(sha256)})}"
 
 
 def missing_documents(triage: Triage) -> list[str]:
@@ -66,8 +86,9 @@ def compose_mail(triage: Triage, context: Context) -> list[PlannedMail]:
         "send_inbox": config.council.send_inbox,
         "marking_prefix": f"{marking} " if marking else "",
         "urgent": triage.urgent,
-        "urgent_reasons": [code.removeprefix("risk:") for code in triage.urgent_reasons],
-        "message_reference": triage.sha256[:12],
+        "urgent_reasons": [risk_label(code) for code in triage.urgent_reasons],
+        "message_reference": message_reference(triage.sha256),
+        "message_url": message_url(config.web.base_url, triage.sha256),
     }
 
     if decision.alert:

@@ -21,8 +21,10 @@ class ConfigError(CcasError):
     """Raised when a configuration value is missing or invalid; the caller stops."""
 
     def __init__(self, key: str, problem: str, fix: str = "") -> None:
+        """`key` is the dotted configuration key at fault, or "" when no key is at fault (a
+        missing config file, a command-line value), in which case `problem` is the whole message."""
         self.key = key
-        message = f"configuration key {key!r}: {problem}"
+        message = f"configuration key {key!r}: {problem}" if key else problem
         if fix:
             message += f"; {fix}"
         super().__init__(message)

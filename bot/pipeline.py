@@ -115,7 +115,8 @@ def read_message_id(raw: bytes) -> str | None:
         value = str(headers.get("Message-ID", "") or "")
     except Exception:  # a header block that cannot be read has no usable Message-ID
         return None
-    value = " ".join(value.split())
+    # Raw 8-bit bytes arrive as surrogate escapes, which the store cannot encode.
+    value = " ".join(value.encode("utf-8", "surrogateescape").decode("utf-8", "replace").split())
     if "<" in value and ">" in value:
         value = value[value.index("<") + 1:value.rindex(">")]
     return value.strip()[:900] or None
@@ -408,6 +409,10 @@ def step_compose(triage: Triage, context: Context) -> Verdict:
 
     triage.mail = compose_mail(triage, context)
     triage.outcome = "needs_person" if triage.decision.needs_person else "handled"
+    if triage.decision.needs_person and context.config.routing.hold_replies_for_review:
+        # A person decides before anything goes out, except the urgent alert, which must not wait.
+        for mail in triage.mail:
+            mail.held = mail.purpose != "duty_urgent_alert"
     return Verdict.CONTINUE
 
 

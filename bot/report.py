@@ -33,9 +33,15 @@ def print_poll(summary: PollSummary) -> None:
         if item.triage and item.triage.classification:
             category = item.triage.classification.category
         case = (item.stored.case_id if item.stored else None) or "-"
-        replies = ", ".join(PURPOSE_LABELS.get(p, p) for p in item.reply_purposes) or "-"
+        replies = ", ".join(PURPOSE_LABELS.get(p, p) for p in item.reply_purposes)
+        held_labels = ", ".join(PURPOSE_LABELS.get(p, p) for p in item.held_purposes)
+        if held_labels:
+            replies = f"{replies}; held for approval: {held_labels}" if replies else f"held for approval: {held_labels}"
+        replies = replies or "-"
         print(f"{name:<44} {outcome:<13} {category:<24} {case:<16} {replies}")
     written = sum(len(item.reply_purposes) for item in summary.processed) + summary.sent
+    held_count = sum(len(item.held_purposes) for item in summary.processed)
     print(f"\n{_plural(len(summary.processed), 'message', 'messages')}; "
           f"{_plural(written, 'reply', 'replies')} sent; "
+          f"{_plural(held_count, 'reply', 'replies')} held as drafts for a coordinator to approve; "
           f"{_plural(summary.send_failures, 'reply', 'replies')} waiting in the outbox to be retried")

@@ -34,7 +34,10 @@ class ChildDetails:
     the message does not state it.
 
     `evidence` maps a field name to a short code for where its value came from, such as
-    "labelled", "subject" or "domain".
+    "labelled", "subject" or "domain". `quotes` maps a field name to the passage it was
+    read from, for a person to check: {"region", "line", "start", "end"}, where `line` is
+    at most one line of the region's text and `start`/`end` mark the value inside it.
+    A value read from the sender's address or the school register has no quote.
     """
 
     first_name: str | None = None
@@ -56,6 +59,46 @@ class ChildDetails:
     children_count: int = 0
     other_children: list[str] = field(default_factory=list)
     evidence: dict[str, str] = field(default_factory=dict)
+    quotes: dict[str, dict] = field(default_factory=dict)
+
+
+# Characters kept on each side of a quoted value, so a quote is a short passage, not a page.
+_QUOTE_CONTEXT_CHARS = 80
+
+
+def _quote(details: ChildDetails, name: str, region: str, text: str, start: int, end: int) -> None:
+    """Record the line of `text` around text[start:end] as the quote for field `name`."""
+    if not 0 <= start <= end <= len(text):
+        return
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    line_end = len(text) if line_end < 0 else line_end
+    begin = max(line_start, start - _QUOTE_CONTEXT_CHARS)
+    finish = min(line_end, end + _QUOTE_CONTEXT_CHARS)
+    details.quotes[name] = {"region": region, "line": text[begin:finish], "start": start - begin,
+                            "end": min(end, finish) - begin}
+
+
+def _quote_value(details: ChildDetails, name: str, regions: list[_Region], value: str, first_region: str) -> None:
+    """Quote the first place `value` is written, searching `first_region` before the others.
+
+    Letters match in any case and digits may be split by spaces or hyphens ("943 476 5919").
+    """
+    if not value:
+        return
+    pattern = _value_pattern(value)
+    ordered = sorted(regions, key=lambda region: region.kind != first_region)
+    for region in ordered:
+        found = pattern.search(region.content)
+        if found:
+            _quote(details, name, region.kind, region.content, found.start(), found.end())
+            return
+
+
+def _value_pattern(value: str) -> re.Pattern[str]:
+    parts = [re.escape(character) for character in value if not character.isspace()]
+    separator = r"[\s-]?" if value.replace(" ", "").isdigit() else r"\s*"
+    return re.compile(r"(?<!\w)" + separator.join(parts) + r"(?!\w)", re.IGNORECASE)
 
 
 # ---------------------------------------------------------------------------
@@ -802,8 +845,10 @@ def _fill_names(details: ChildDetails, result: _NameResult, regions: list[_Regio
     code = _code(child.best_cue, result.region)
     if details.first_name:
         details.evidence["first_name"] = code
+        _quote_value(details, "first_name", regions, details.first_name, result.region)
     if details.last_name:
         details.evidence["last_name"] = child.last_name_source or code
+        _quote_value(details, "last_name", regions, details.last_name, result.region)
     if child.last_initial and not child.last:
         details.evidence["last_initial"] = code
     if child.first_initial and not child.first:
@@ -845,9 +890,16 @@ def _fill_dob(details: ChildDetails, regions: list[_Region], today: date, child_
                 ]
             if not matches:
                 continue
-            details.dob = _nearest_after_name(matches, text, child_names).value
+            chosen = _nearest_after_name(matches, text, child_names)
+            details.dob = chosen.value
             details.evidence["dob"] = _code("labelled" if want_labelled else "after_name", kind)
+            written = _WRITTEN_DATE.match(text, chosen.start)
+            _quote(details, "dob", kind, text, chosen.start, written.end() if written else chosen.start)
             return
+
+
+# A date as people write it, to mark the whole date in a quote: "03/10/2011", "3rd October 2011".
+_WRITTEN_DATE = re.compile(r"\d{1,4}(?:st|nd|rd|th)?(?:[\s/.,-]+(?:\d{1,4}|[A-Za-z]{3,9})){1,2}")
 
 
 def _nearest_after_name(
@@ -873,15 +925,19 @@ def _code(code: str, region: str) -> str:
 
 
 def _fill_upn(details: ChildDetails, regions: list[_Region]) -> None:
-    candidates = [(kind, match) for kind, text in _content_texts(regions) for match in find_upns(text)]
+    candidates = [(kind, text, match) for kind, text in _content_texts(regions) for match in find_upns(text)]
     if not candidates:
         return
 
     # A valid UPN wins over a typo, and a labelled one over an unlabelled one.
-    kind, match = min(candidates, key=lambda item: (not item[1].valid, not item[1].labelled))
+    kind, text, match = min(candidates, key=lambda item: (not item[2].valid, not item[2].labelled))
     details.upn, details.upn_valid = match.value, match.valid
     code = "labelled" if match.labelled else "text"
     details.evidence["upn"] = _code(code if match.valid else f"{code}:invalid_check", kind)
+    # The UPN may be written with spaces, hyphens or dots between its characters.
+    written = re.compile(r"[\s.-]*".join(re.escape(character) for character in match.value), re.I).match(
+        text, match.start)
+    _quote(details, "upn", kind, text, match.start, written.end() if written else match.start + len(match.value))
 
 
 def _fill_nhs_number(details: ChildDetails, regions: list[_Region]) -> None:
@@ -890,6 +946,7 @@ def _fill_nhs_number(details: ChildDetails, regions: list[_Region]) -> None:
         if numbers:
             details.nhs_number = numbers[0]
             details.evidence["nhs_number"] = _code("found", kind)
+            _quote_value(details, "nhs_number", regions, numbers[0], kind)
             return
 
 
@@ -917,7 +974,13 @@ def _fill_year_group(details: ChildDetails, regions: list[_Region], child_names:
         mention = (labelled or candidates)[0]
         details.year_group = mention.value
         details.evidence["year_group"] = _code(mention.kind, kind)
+        written = _WRITTEN_YEAR_GROUP.match(text, mention.start)
+        _quote(details, "year_group", kind, text, mention.start, written.end() if written else mention.start)
         return
+
+
+# A year group as written from its start: "Year 9", "Yr 10", "9B", "Reception".
+_WRITTEN_YEAR_GROUP = re.compile(r"(?:year|yr|y)?\s?\w+", re.IGNORECASE)
 
 
 # Scores for choosing the child's school among the schools a message names.
@@ -971,9 +1034,12 @@ def _school_scores(
     sender_domain: str,
     child_names: list[str],
     singled_out: set[str],
+    spans: dict[str, tuple[str, str, int, int]] | None = None,
 ) -> tuple[dict[str, float], dict[str, str]]:
     """Score each school the message names by its best mention, then add the sender's.
-    Adds to `singled_out` the schools that some mention names without ambiguity."""
+    Adds to `singled_out` the schools that some mention names without ambiguity, and to
+    `spans` the (region, text, start, end) of each school's best mention."""
+    spans = {} if spans is None else spans
     totals: dict[str, float] = {}
     sources: dict[str, str] = {}
     first_seen = True
@@ -989,6 +1055,7 @@ def _school_scores(
                 if score > totals.get(urn, float("-inf")):
                     totals[urn] = score
                     sources[urn] = _code("name", region.kind) if mention.kind == "name" else mention.kind
+                    spans[urn] = (region.kind, region.content, mention.start, mention.end)
             if not mention.ambiguous:
                 singled_out.update(mention.urns)
 
@@ -1026,7 +1093,8 @@ def _fill_school(
     child_names: list[str],
 ) -> None:
     singled_out: set[str] = set()
-    totals, sources = _school_scores(regions, schools, sender_domain, child_names, singled_out)
+    spans: dict[str, tuple[str, str, int, int]] = {}
+    totals, sources = _school_scores(regions, schools, sender_domain, child_names, singled_out, spans)
     if not totals:
         return
 
@@ -1040,6 +1108,8 @@ def _fill_school(
     if len(tied) == 1:
         details.school_urn = tied[0]
         details.evidence["school_urn"] = sources[tied[0]]
+        if tied[0] in spans:
+            _quote(details, "school_urn", *spans[tied[0]])
     else:
         details.school_candidates = tied
         details.evidence["school_urn"] = "ambiguous"
@@ -1104,6 +1174,7 @@ def _fill_reason(details: ChildDetails, regions: list[_Region]) -> None:
             if found:
                 details.reason = reason
                 details.evidence["reason"] = _code(f"keyword:{found.group(0).lower()}", kind)
+                _quote(details, "reason", kind, text, found.start(), found.end())
                 return
 
 
@@ -1169,6 +1240,7 @@ def _fill_ehcp(details: ChildDetails, regions: list[_Region]) -> None:
             status, phrase = min(statements, key=lambda item: priority.index(item[0]))
             details.ehcp = status
             details.evidence["ehcp"] = _code(f"phrase:{phrase.lower()}", kind)
+            _quote_value(details, "ehcp", [_Region(kind, text)], phrase, kind)
             return
 
 

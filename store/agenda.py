@@ -163,20 +163,26 @@ def build_agenda(session: Session, rules: AgendaRules) -> Agenda:
     clocks = clock_views(session, case_ids)
 
     sections = {key: AgendaSection(key=key, title=title) for key, title in STANDING_ITEMS}
+    # A case on this agenda as a new referral is discussed once, under new referrals, so later
+    # messages about it (queued under existing placements) join that entry.
+    new_referral_cases = {item.case_id for item in items if item.case_id and item.standing_item == "new_referrals"}
     grouped: dict[tuple[str, str | None, int | None], AgendaEntry] = {}
     for item in items:
+        standing_item = item.standing_item
+        if standing_item == "existing_placements" and item.case_id in new_referral_cases:
+            standing_item = "new_referrals"
         # Case items group by case; an AOB heading without a case stays on its own.
-        group_key = (item.standing_item, item.case_id, None if item.case_id else item.id)
+        group_key = (standing_item, item.case_id, None if item.case_id else item.id)
         entry = grouped.get(group_key)
         if entry is None:
-            entry = AgendaEntry(standing_item=item.standing_item, case_id=item.case_id, reason=item.reason,
+            entry = AgendaEntry(standing_item=standing_item, case_id=item.case_id, reason=item.reason,
                                 title=item.title, child_label=child_label(cases.get(item.case_id), rules.child_names),
                                 first_created=as_utc(item.created_at))
             grouped[group_key] = entry
         entry.item_ids.append(item.id)
         if item.position is not None and (entry.position is None or item.position < entry.position):
             entry.position = item.position
-        if item.reason in ("review_due", "review_overdue"):
+        if item.reason in ("review_due", "review_overdue") and standing_item == "existing_placements":
             entry.reason = item.reason
         if item.message_pk in messages:
             entry.messages.append(messages[item.message_pk])

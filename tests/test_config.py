@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import Config, load_config, read_secret
+from bot.config import Config, config_from_mapping, load_config, read_secret
 from bot.errors import ConfigError
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -96,6 +96,8 @@ def test_missing_file_says_how_to_fix(tmp_path):
         load_config(tmp_path / "absent.toml")
 
     assert "config.example.toml" in str(error.value)
+    assert str(error.value).startswith(f"config file {tmp_path / 'absent.toml'} not found")
+    assert "configuration key" not in str(error.value)
 
 
 def test_imap_without_username_rejected(tmp_path):
@@ -119,3 +121,16 @@ def test_missing_secret_names_variable(monkeypatch):
         read_secret("CCAS_TEST_SECRET", "mailbox.imap.password_env")
 
     assert "CCAS_TEST_SECRET" in str(error.value)
+
+
+@pytest.mark.parametrize("base_url", ["http://ccas.council.example", "ftp://ccas.council.example",
+                                      "https://", "https://ccas.council.example/?next=x", "ccas.council.example"])
+def test_web_base_url_must_be_https(base_url):
+    with pytest.raises(ConfigError, match="web.base_url"):
+        config_from_mapping({"web": {"base_url": base_url}}, base_dir=Path("."))
+
+
+@pytest.mark.parametrize("base_url", ["https://ccas.council.example", "http://127.0.0.1:8080",
+                                      "http://localhost:8080/ccas"])
+def test_web_base_url_accepts_https_and_localhost(base_url):
+    assert config_from_mapping({"web": {"base_url": base_url}}, base_dir=Path(".")).web.base_url == base_url

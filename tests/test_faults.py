@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -31,6 +31,10 @@ from bot.errors import RemoteError
 from bot.mailboxes.imap import ImapMailbox
 from liveconfig import (SERVER_PROCESSED, SERVER_QUARANTINE, make_config, poll, server_env,
                         write_config)
+
+# The runs happen in child processes that open the SQLite file their configuration names,
+# and the checks read that file (and hold its locks) with sqlite3.
+pytestmark = pytest.mark.sqlite_only("runs child processes on the SQLite file and reads it with sqlite3")
 
 RUNS = 200
 RUNNER = Path(__file__).resolve().parent / "fault_runner.py"
@@ -44,9 +48,25 @@ def parse(raw: bytes):
     return email.message_from_bytes(raw, policy=email.policy.compat32)
 
 
+# Dissimilar names, so no two generated children look alike to matching: children who
+# differ by one letter and a near date of birth are rightly held for a person as ambiguous.
+FIRST_NAMES = ("Amara", "Bartholomew", "Cosima", "Desmond", "Eilidh", "Florian", "Gwendolyn", "Hamish",
+               "Isolde", "Jago", "Kerensa", "Lorcan", "Marisol", "Niamh", "Oswin", "Perpetua", "Quillon",
+               "Rosalind", "Sebastiano", "Tamsin", "Ulrich", "Venetia", "Wilfred")
+LAST_NAMES = ("Abernethy", "Blackwood", "Carmichael", "Delacroix", "Eastwick", "Fairbrother", "Greenhalgh",
+              "Hollingworth", "Ironside", "Jessop", "Kettleby", "Lockhart", "Merriweather", "Nightingale",
+              "Ormerod", "Pennington", "Quartermaine", "Rushworth", "Sutcliffe", "Thistlewood", "Underhill",
+              "Vavasour", "Whitlock")
+
+
 def referral(number: int) -> bytes:
     """A referral about a child of its own from a sender of its own, so no acknowledgement brake applies."""
-    message = mailfactory.referral(f"Child{number}", f"Testname{number}", f"{number % 28 + 1:02d}/03/2013")
+    first = FIRST_NAMES[number % len(FIRST_NAMES)]
+    last = LAST_NAMES[(number // len(FIRST_NAMES)) % len(LAST_NAMES)]
+    # Steps of 53 days within ten years: distinct for every number the test uses, and the
+    # names differ too wherever two dates happen to look like a typo of each other.
+    born = date(2008, 9, 1) + timedelta(days=(53 * number) % 3650)
+    message = mailfactory.referral(first, last, born.strftime("%d/%m/%Y"))
     message.replace_header("From", f"Clinician {number} <clinician{number}@{mailfactory.HEALTH_DOMAIN}>")
     return message.as_bytes()
 

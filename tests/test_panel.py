@@ -163,6 +163,35 @@ def test_queued_case_not_listed_twice(store, panel):
     assert entries[0].reason == "queued"
 
 
+def test_new_referral_not_also_under_placements(store, panel):
+    add_case(store, "CCAS-2025-0002")
+    referral = queue_message(store, 1, "CCAS-2025-0002", "new_referrals")
+    update = queue_message(store, 2, "CCAS-2025-0002", "existing_placements", category="change_of_circumstances")
+
+    before = panel.list_agenda(MEETING)
+    panel.prepare_agenda(MEETING, TODAY)
+    after = panel.list_agenda(MEETING)
+
+    for agenda in (before, after):
+        assert agenda.section("existing_placements").entries == []
+        (entry,) = agenda.section("new_referrals").entries
+        assert entry.case_id == "CCAS-2025-0002"
+        assert entry.reason != "review_due"
+        assert sorted(message.pk for message in entry.messages) == [referral, update]
+
+
+def test_review_item_joins_later_referral(store, panel):
+    add_case(store, "CCAS-2024-0001", last_reviewed=date(2024, 9, 1))
+    panel.prepare_agenda(MEETING, TODAY)
+    queue_message(store, 1, "CCAS-2024-0001", "new_referrals")
+
+    panel.prepare_agenda(MEETING, TODAY)
+    agenda = panel.list_agenda(MEETING)
+
+    assert agenda.section("existing_placements").entries == []
+    assert [entry.case_id for entry in agenda.section("new_referrals").entries] == ["CCAS-2024-0001"]
+
+
 def test_prepare_stores_reviews_and_items(store, panel):
     add_case(store, "CCAS-2024-0001", last_reviewed=date(2024, 9, 1))
     add_case(store, "CCAS-2025-0002")
@@ -264,6 +293,18 @@ def test_csv_standing_items_in_order(full_agenda):
     referral = next(row for row in rows if row["case_reference"] == "CCAS-2025-0001")
     assert referral["child"] == "Riley M."
     assert "Marsh-Okafor" not in render_csv(full_agenda)
+
+
+def test_csv_formula_text_stays_text(store, panel):
+    panel.add_aob_item(MEETING, '=HYPERLINK("https://evil.example/","Open")')
+    panel.add_aob_item(MEETING, "@SUM(1+1)")
+
+    rows = list(csv.DictReader(io.StringIO(render_csv(panel.list_agenda(MEETING)))))
+
+    titles = [row["title"] for row in rows if row["title"]]
+    assert "'=HYPERLINK(\"https://evil.example/\",\"Open\")" in titles
+    assert "'@SUM(1+1)" in titles
+    assert not any(title.startswith(("=", "@")) for title in titles)
 
 
 def test_docx_opens_with_python_docx(full_agenda, config):
